@@ -1,0 +1,41 @@
+"""Suite-wide fixtures.
+
+The embedded model is assembled and converted once per suite run into a
+cache under ``.pytest_cache`` (fresh in CI, reused between local runs), and
+every subprocess the tests start inherits that cache through the
+environment.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE_AUDIO = REPO / "examples" / "espeak_lecture.opus"
+EXAMPLE_TRANSCRIPT = REPO / "examples" / "espeak_lecture.txt"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if "WHISPER_HARVEST_CACHE" not in os.environ:
+        cache = REPO / ".pytest_cache" / "whisper-harvest-cache"
+        cache.mkdir(parents=True, exist_ok=True)
+        os.environ["WHISPER_HARVEST_CACHE"] = str(cache)
+    # Tests never reach the Hub; fail fast instead of retrying a dead network.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def example_audio() -> Path:
+    return EXAMPLE_AUDIO
+
+
+@pytest.fixture(scope="session")
+def python() -> str:
+    """The interpreter that runs the stage CLIs in subprocesses."""
+    return sys.executable
