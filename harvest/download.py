@@ -1,0 +1,251 @@
+"""yt-dlp as a library: list, extract and download one entry at a time.
+
+Why a per-entry loop instead of ``ydl.download([playlist])``: harvest must see
+every entry between listing and download to skip finished and rejected ids
+before any request, to record licence rejections, and to probe and hash the
+file before it counts. yt-dlp still does what it is best at: extraction,
+format choice (``bestaudio``, never the muxed video), retries with backoff,
+``.part`` resume over HTTP Range, cookies and polite sleeps.
+
+Files are named from ids only (``%(source_id)s.%(ext)s``); titles never reach
+the filesystem. The downloaded container is kept as is: ``segment`` decodes
+anything FFmpeg reads, so no post-processor (and no ffprobe) is needed.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import threading
+from dataclasses import dataclass
+from itertools import islice
+from typing import Any, Iterator
+
+from tqdm import tqdm
+from yt_dlp import YoutubeDL
+from yt_dlp.utils import DownloadCancelled, PagedList
+
+from harvest.context import HarvestContext
+from harvest.license import cc_match_filter
+
+PARTIAL_DIR_NAME = ".partial"  # under sources/: .part files of unfinished downloads
+SUBS_DIR_NAME = "subs"  # under sources/: saved subtitle tracks
+SOCKET_TIMEOUT_S = 30
+MAX_BACKOFF_S = 60.0
+SUBTITLE_FAILURE = "Unable to download video subtitles"  # yt-dlp's wording
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+PLAYLIST_TYPES = frozenset({"playlist", "multi_video"})
+REFERENCE_TYPES = frozenset({"url", "url_transparent"})
+# Fields of a url_transparent entry that must not override the extracted video (as in yt-dlp).
+TRANSPARENT_KEEP = frozenset({"_type", "url", "ie_key", "id", "extractor", "extractor_key"})
+
+
+def ffmpeg_location() -> str | None:
+    """The system ffmpeg if on PATH, else the binary imageio-ffmpeg ships."""
+    system = shutil.which("ffmpeg")
+    if system:
+        return system
+    try:
+        import imageio_ffmpeg
+
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except (ImportError, RuntimeError):
+        return None
+
+
+def backoff_s(attempt: int) -> float:
+    """Exponential backoff between retries: 1, 2, 4, ... seconds, capped."""
+    return min(2.0 ** attempt, MAX_BACKOFF_S)
+
+
+def clean_error(error: BaseException) -> str:
+    """yt-dlp's own reason, as one line without colour codes or the ``ERROR:`` prefix."""
+    text = ANSI_ESCAPE.sub("", str(error)).strip()
+    text = re.sub(r"^ERROR:\s*", "", text)
+    return " ".join(text.split()) or type(error).__name__
+
+
+class YtdlpLogger:
+    """Routes yt-dlp's messages into the run journal.
+
+    yt-dlp sends its ordinary progress lines to ``debug``. Its errors become
+    exceptions that harvest logs with the entry id, so here they stay debug
+    lines to avoid logging each failure twice.
+    """
+
+    def __init__(self, log: Any) -> None:
+        self._log = log
+
+    def debug(self, message: str) -> None:
+        self._log.debug(f"yt-dlp: {ANSI_ESCAPE.sub('', message)}")
+
+    info = debug
+
+    def warning(self, message: str) -> None:
+        self._log.warning(f"yt-dlp: {ANSI_ESCAPE.sub('', message)}")
+
+    def error(self, message: str) -> None:
+        self._log.debug(f"yt-dlp: {ANSI_ESCAPE.sub('', message)}")
+
+
+class ByteProgress:
+    """One tqdm bar for the bytes of the download in progress; also the stop switch.
+
+    Worker threads cannot be interrupted from outside, so on Ctrl-C the main
+    thread sets ``stop`` and the next progress report ends the download
+    (its ``.part`` file stays for the rerun to resume).
+    """
+
+    def __init__(self, stop: threading.Event) -> None:
+        self._bar: tqdm | None = None
+        self._stop = stop
+
+    def __call__(self, status: dict[str, Any]) -> None:
+        if self._stop.is_set():
+            raise DownloadCancelled("harvest was interrupted")
+        if status.get("status") == "downloading":
+            total = status.get("total_bytes") or status.get("total_bytes_estimate")
+            if self._bar is None:
+                name = status.get("info_dict", {}).get("source_id", "")
+                self._bar = tqdm(total=total, unit="B", unit_scale=True, desc=name, leave=False,
+                                 disable=None)
+            if total and self._bar.total != total:
+                self._bar.total = total
+            self._bar.update(status.get("downloaded_bytes", 0) - self._bar.n)
+        elif self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+def ytdlp_params(ctx: HarvestContext, progress: ByteProgress) -> dict[str, Any]:
+    """yt-dlp options for a polite, resumable, audio-only, id-named download."""
+    options = ctx.options
+    sources_dir = ctx.workspace.sources_dir
+    params: dict[str, Any] = {
+        "format": "bestaudio",
+        "outtmpl": {"default": "%(source_id)s.%(ext)s", "subtitle": "%(source_id)s.%(ext)s"},
+        "paths": {"home": str(ctx.workspace.audio_dir), "temp": str(sources_dir / PARTIAL_DIR_NAME),
+                  "subtitle": str(sources_dir / SUBS_DIR_NAME)},
+        "continuedl": True,
+        "retries": options.retries,
+        "fragment_retries": options.retries,
+        "extractor_retries": min(options.retries, 3),
+        "retry_sleep_functions": {"http": backoff_s, "fragment": backoff_s, "extractor": backoff_s},
+        "socket_timeout": SOCKET_TIMEOUT_S,
+        "logger": YtdlpLogger(ctx.log),
+        "noprogress": True,
+        "progress_hooks": [progress],
+        "enable_file_urls": True,
+        "windowsfilenames": True,
+        "ignoreerrors": False,
+        "color": {"stdout": "no_color", "stderr": "no_color"},
+    }
+    location = ffmpeg_location()
+    if location:
+        params["ffmpeg_location"] = location
+    if not options.allow_any_license:
+        params["match_filter"] = cc_match_filter
+    if options.sleep_s > 0:
+        params.update(sleep_interval=options.sleep_s, max_sleep_interval=2 * options.sleep_s,
+                      sleep_interval_subtitles=options.sleep_s)
+    if options.cookies is not None:
+        params["cookiefile"] = str(options.cookies)
+    if options.cookies_from_browser is not None:
+        params["cookiesfrombrowser"] = options.cookies_from_browser
+    if options.subtitle_langs:
+        params.update(writesubtitles=True, writeautomaticsub=options.auto_subs,
+                      subtitleslangs=list(options.subtitle_langs))
+    return params
+
+
+@dataclass(frozen=True)
+class EntryRef:
+    """An entry known by reference (flat listing) or already extracted (``info``)."""
+
+    url: str
+    ie_key: str | None = None
+    video_id: str | None = None
+    title: str = ""
+    info: dict[str, Any] | None = None  # full extraction, when the listing already did it
+    overrides: dict[str, Any] | None = None  # a url_transparent entry's fields (feed titles, ...)
+
+    @property
+    def key(self) -> tuple[str, str] | None:
+        if self.info is not None and self.info.get("id") is not None:
+            return (self.info.get("extractor_key") or self.info.get("extractor", ""), str(self.info["id"]))
+        if self.ie_key and self.video_id is not None:
+            return (self.ie_key, str(self.video_id))
+        return None
+
+
+def ref_from_entry(entry: dict[str, Any]) -> EntryRef | None:
+    """An EntryRef for one raw playlist entry (flat reference or full info)."""
+    if not isinstance(entry, dict):
+        return None
+    if entry.get("_type") in REFERENCE_TYPES:
+        overrides = None
+        if entry["_type"] == "url_transparent":
+            overrides = {k: v for k, v in entry.items() if v is not None and k not in TRANSPARENT_KEEP}
+        return EntryRef(url=entry["url"], ie_key=entry.get("ie_key"), video_id=entry.get("id"),
+                        title=entry.get("title") or "", overrides=overrides)
+    url = entry.get("webpage_url") or entry.get("original_url") or entry.get("url") or ""
+    return EntryRef(url=url, title=entry.get("title") or "", info=entry)
+
+
+def playlist_entries(info: dict[str, Any], limit: int | None) -> Iterator[dict[str, Any]]:
+    """The raw entries of a playlist result, at most ``limit``, fetching pages lazily."""
+    entries = info.get("entries") or []
+    if isinstance(entries, PagedList):
+        yield from entries.getslice(0, limit)
+        return
+    yield from islice(entries, limit)
+
+
+class Fetcher:
+    """One YoutubeDL instance (not thread-safe: one Fetcher per worker thread)."""
+
+    def __init__(self, ctx: HarvestContext, stop: threading.Event | None = None) -> None:
+        self._progress = ByteProgress(stop or threading.Event())
+        self._ydl = YoutubeDL(ytdlp_params(ctx, self._progress))
+
+    def close(self) -> None:
+        self._ydl.close()
+
+    def temp_key(self, url: str) -> tuple[str, str] | None:
+        """(extractor, id) read from the URL alone, like yt-dlp's archive check: no request."""
+        for key, extractor in getattr(self._ydl, "_ies", {}).items():
+            if extractor.suitable(url):
+                temp_id = extractor.get_temp_id(url)
+                return (key, str(temp_id)) if temp_id is not None else None
+        return None
+
+    def read(self, url: str, max_bytes: int) -> bytes:
+        """Up to ``max_bytes`` of ``url`` through yt-dlp's networking (cookies, file:// rules)."""
+        with self._ydl.urlopen(url) as response:
+            return response.read(max_bytes + 1)
+
+    def extract(self, url: str, ie_key: str | None = None) -> dict[str, Any]:
+        """The extractor's raw result for ``url`` (no format choice, no download)."""
+        info = self._ydl.extract_info(url, download=False, process=False, ie_key=ie_key)
+        if info is None:
+            raise RuntimeError(f"yt-dlp returned nothing for {url}")
+        return info
+
+    def download(self, info: dict[str, Any], source_id: str, subtitles: bool = True) -> dict[str, Any]:
+        """Choose the audio format and download it (and subtitles); returns yt-dlp's info.
+
+        ``subtitles=False`` retries without them: a subtitle that cannot be
+        fetched must not cost the audio.
+        """
+        overrides: dict[str, Any] = {}
+        if not subtitles:
+            overrides.update(writesubtitles=False, writeautomaticsub=False)
+        if str(info.get("webpage_url") or info.get("url") or "").startswith("file:"):
+            overrides.update(sleep_interval=None, max_sleep_interval=None)  # no server to be polite to
+        params = self._ydl.params
+        saved = {key: params.get(key) for key in overrides}
+        params.update(overrides)
+        try:
+            return self._ydl.process_ie_result(dict(info, source_id=source_id), download=True)
+        finally:
+            params.update(saved)
