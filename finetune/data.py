@@ -1,0 +1,218 @@
+"""The training data: our audiofolder dataset, any audiofolder, or a CSV.
+
+Everything is checked before a model is loaded, so a bad dataset costs one
+clear line, not a crash an hour into training. Rows become ``Example``
+records that keep what packing needs (source, start, end, duration); audio
+is only decoded when a batch is built.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import zlib
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from finetune.audio import audio_seconds
+from whcore.errors import UserError
+
+SPLITS = ("train", "test")
+TEXT_COLUMNS = ("transcription", "sentence", "text")  # first one present is the text
+METADATA_NAMES = ("metadata.csv", "metadata.jsonl")
+CSV_HOLDOUT_FRACTION = 0.1  # test share when a hand-written CSV has no split column
+
+
+@dataclass(frozen=True)
+class Example:
+    """One row: an audio file and its text, with where it came from."""
+
+    audio_path: Path
+    text: str
+    split: str
+    source_id: str  # rows without one get a unique id (nothing to overlap with)
+    start: float | None  # seconds in the source, if known
+    end: float | None
+    duration: float  # seconds of audio in the file
+
+
+@dataclass(frozen=True)
+class DatasetInput:
+    """The validated dataset: examples per split and what the model card needs."""
+
+    path: Path
+    splits: dict[str, list[Example]]
+    language: str | None  # most common value of a ``language`` column, if any
+    card: Path | None  # the dataset's README.md, for attribution
+    digest: str  # changes when any row (file, text, times) changes
+
+    def hours(self, split: str) -> float:
+        return sum(e.duration for e in self.splits[split]) / 3600.0
+
+    def source_ids(self, split: str | None = None) -> list[str]:
+        splits = [split] if split else list(self.splits)
+        return sorted({e.source_id for s in splits for e in self.splits[s]})
+
+
+def load_dataset_input(path: Path) -> DatasetInput:
+    """Read and validate ``path`` (audiofolder folder or CSV); UserError on any problem."""
+    path = Path(path).expanduser().resolve()
+    if not path.exists():
+        raise UserError(f"dataset {path} does not exist: run `python -m label` to build "
+                        "<workspace>/dataset, or pass --dataset DIR|FILE.csv")
+    if path.is_file():
+        if path.suffix.lower() != ".csv":
+            raise UserError(f"dataset {path} is a file but not a .csv; pass an audiofolder "
+                            "folder or a CSV with columns audio,sentence")
+        return _load_csv(path)
+    return _load_audiofolder(path)
+
+
+def _load_audiofolder(folder: Path) -> DatasetInput:
+    rows = _read_metadata(folder)
+    if not rows:
+        raise UserError(f"dataset {folder} is empty (no metadata.csv/metadata.jsonl rows): "
+                        "run `python -m label` first or pass --dataset DIR")
+    files = [(base / r["file_name"], r) for base, r in rows]
+    _check_files(folder, files)
+    for split in SPLITS:
+        if not any(_split_of(folder, path) == split for path, _ in files):
+            raise UserError(f"dataset {folder}: the {split} split has no rows; put rows in "
+                            f"{folder / split}/metadata.csv")
+    splits = _audiofolder_splits(folder)
+    language = _common_value([r.get("language", "") for _, r in rows])
+    card = folder / "README.md"
+    return _finish(folder, splits, language, card if card.is_file() else None)
+
+
+def _read_metadata(folder: Path) -> list[tuple[Path, dict]]:
+    """(folder of the metadata file, row) for every metadata row under ``folder``."""
+    rows: list[tuple[Path, dict]] = []
+    for name in METADATA_NAMES:
+        for meta in sorted(folder.rglob(name)):
+            for row in _metadata_rows(meta):
+                if "file_name" not in row:
+                    raise UserError(f"{meta} has no file_name column; audiofolder metadata "
+                                    "needs file_name plus a text column")
+                rows.append((meta.parent, row))
+    return rows
+
+
+def _metadata_rows(meta: Path) -> list[dict]:
+    if meta.suffix == ".jsonl":
+        with open(meta, encoding="utf-8") as handle:
+            return [json.loads(line) for line in handle if line.strip()]
+    with open(meta, encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _check_files(where: Path, files: list[tuple[Path, dict]]) -> None:
+    missing = [str(p) for p, _ in files if not p.is_file()]
+    if missing:
+        raise UserError(f"dataset {where}: {len(missing)} audio file(s) do not exist, first "
+                        f"{missing[0]}; fix the paths or rebuild the dataset")
+
+
+def _split_of(folder: Path, path: Path) -> str:
+    """The split ``datasets`` puts a file in: its top folder name, else train."""
+    parts = Path(os.path.abspath(path)).relative_to(folder).parts  # links stay inside folder
+    return parts[0] if len(parts) > 1 and parts[0] in SPLITS else "train"
+
+
+def _audiofolder_splits(folder: Path) -> dict[str, list[Example]]:
+    """Load through ``datasets`` (the contract users rely on), audio left undecoded."""
+    import datasets
+
+    datasets.disable_progress_bars()
+    try:
+        loaded = datasets.load_dataset("audiofolder", data_dir=str(folder))
+    except (ValueError, FileNotFoundError, datasets.exceptions.DatasetGenerationError) as exc:
+        raise UserError(f"dataset {folder} does not load as an audiofolder "
+                        f"({str(exc).splitlines()[0][:200]}); check metadata.csv") from None
+    splits: dict[str, list[Example]] = {}
+    for split in SPLITS:
+        if split not in loaded:
+            continue
+        table = loaded[split].cast_column("audio", datasets.Audio(decode=False))
+        text_column = _text_column(table.column_names, folder)
+        splits[split] = [_example(Path(row["audio"]["path"]), row, text_column, split, i)
+                         for i, row in enumerate(table)]
+    return splits
+
+
+def _text_column(columns: list[str], where: Path) -> str:
+    for name in TEXT_COLUMNS:
+        if name in columns:
+            return name
+    raise UserError(f"dataset {where} has no text column (one of {', '.join(TEXT_COLUMNS)}); "
+                    f"columns are {', '.join(columns)}")
+
+
+def _example(audio: Path, row: dict, text_column: str, split: str, index: int) -> Example:
+    source_id = str(row.get("source_id") or "") or f"{split}-row{index}"
+    return Example(audio_path=audio, text=str(row.get(text_column) or "").strip(), split=split,
+                   source_id=source_id, start=_float_or_none(row.get("start")),
+                   end=_float_or_none(row.get("end")), duration=audio_seconds(audio))
+
+
+def _float_or_none(value: object) -> float | None:
+    try:
+        return None if value in (None, "") else float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+
+
+def _load_csv(path: Path) -> DatasetInput:
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle)
+        columns = [c.strip() for c in reader.fieldnames or []]
+        rows = [{k.strip(): (v or "").strip() for k, v in row.items() if k} for row in reader]
+    text_column = next((c for c in TEXT_COLUMNS if c in columns), None)
+    if "audio" not in columns or text_column is None:
+        raise UserError(f"CSV {path} needs columns audio,sentence (has: {', '.join(columns) or 'none'})")
+    if not rows:
+        raise UserError(f"CSV {path} has no rows; add lines of audio,sentence")
+    files = [((path.parent / r["audio"]).resolve(), r) for r in rows]
+    _check_files(path, files)
+    splits: dict[str, list[Example]] = {s: [] for s in SPLITS}
+    for index, (audio, row) in enumerate(files):
+        split = row.get("split") or _holdout_split(row["audio"], len(rows))
+        if split not in SPLITS:
+            raise UserError(f"CSV {path}: split {split!r} in row {index + 2} is not train or test")
+        splits[split].append(_example(audio, row, text_column, split, index))
+    if not splits["test"] and "split" not in columns and len(rows) > 1:
+        splits["test"].append(splits["train"].pop())
+    return _finish(path, splits, _common_value([r.get("language", "") for r in rows]), None)
+
+
+def _holdout_split(name: str, count: int) -> str:
+    """Stable train/test choice from the file name, so reruns and resumes agree."""
+    if count < 2:
+        return "train"
+    bucket = zlib.crc32(name.encode("utf-8")) % 1000
+    return "test" if bucket < CSV_HOLDOUT_FRACTION * 1000 else "train"
+
+
+def _finish(path: Path, splits: dict[str, list[Example]], language: str | None,
+            card: Path | None) -> DatasetInput:
+    for split in SPLITS:
+        rows = [e for e in splits.get(split, []) if e.text]
+        if not rows:
+            fix = "label more audio" if split == "train" else "put some rows in the test split"
+            raise UserError(f"dataset {path}: the {split} split has no rows with text; {fix}")
+        splits[split] = rows
+    digest = hashlib.sha256()
+    for split in SPLITS:
+        for e in splits[split]:
+            digest.update(f"{split}|{e.audio_path.name}|{e.text}|{e.source_id}|{e.start}|{e.end}\n"
+                          .encode("utf-8"))
+    return DatasetInput(path=path, splits={s: splits[s] for s in SPLITS}, language=language,
+                        card=card, digest=digest.hexdigest()[:16])
+
+
+def _common_value(values: list[str]) -> str | None:
+    counts = Counter(v for v in values if v)
+    return counts.most_common(1)[0][0] if counts else None

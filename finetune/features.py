@@ -1,0 +1,65 @@
+"""From packs to model inputs: log-mel features and decoder labels.
+
+Labels follow the Hugging Face fine-tuning guide: the tokenizer adds the
+prefix <|startoftranscript|><|lang|><|task|><|notimestamps|> and
+<|endoftext|>; the leading <|startoftranscript|> is cut because the model
+prepends it when it shifts the labels right; padding is -100 so the loss
+ignores it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from finetune.audio import load_audio
+from finetune.options import MAX_INPUT_SECONDS
+from finetune.packing import Pack
+from whcore.records import SAMPLE_RATE, seconds_to_samples
+
+IGNORE_INDEX = -100  # label value the cross-entropy loss skips
+MAX_LABEL_TOKENS = 448  # Whisper's decoder positions
+
+
+class Featurizer:
+    """Turns packs into ``input_features`` / ``labels`` tensors for one language and task."""
+
+    def __init__(self, processor: Any, language: str, task: str, log: Any = None) -> None:
+        self.processor = processor
+        self.tokenizer = processor.tokenizer
+        self.tokenizer.set_prefix_tokens(language=language, task=task, predict_timestamps=False)
+        self.decoder_start_id = self.tokenizer.convert_tokens_to_ids("<|startoftranscript|>")
+        self.log = log
+
+    def audio(self, pack: Pack) -> np.ndarray:
+        """The pack's examples back to back, cut at 30 s."""
+        samples = np.concatenate([load_audio(e.audio_path) for e in pack.examples])
+        return samples[: seconds_to_samples(MAX_INPUT_SECONDS)]
+
+    def input_features(self, packs: list[Pack]) -> torch.Tensor:
+        audio = [self.audio(pack) for pack in packs]
+        return self.processor.feature_extractor(audio, sampling_rate=SAMPLE_RATE,
+                                                return_tensors="pt").input_features
+
+    def label_ids(self, text: str) -> list[int]:
+        ids = self.tokenizer(text).input_ids
+        if ids and ids[0] == self.decoder_start_id:
+            ids = ids[1:]
+        if len(ids) > MAX_LABEL_TOKENS - 1:
+            if self.log is not None:
+                self.log.warning(f"label of {len(ids)} tokens cut to {MAX_LABEL_TOKENS - 1}: {text[:60]!r}…")
+            ids = ids[: MAX_LABEL_TOKENS - 1]
+        return ids
+
+    def labels(self, packs: list[Pack]) -> torch.Tensor:
+        rows = [self.label_ids(pack.text) for pack in packs]
+        width = max(len(r) for r in rows)
+        labels = torch.full((len(rows), width), IGNORE_INDEX, dtype=torch.long)
+        for i, row in enumerate(rows):
+            labels[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+        return labels
+
+    def batch(self, packs: list[Pack]) -> dict[str, torch.Tensor]:
+        return {"input_features": self.input_features(packs), "labels": self.labels(packs)}

@@ -1,0 +1,56 @@
+"""CUDA out-of-memory fallback: halve the batch, double the accumulation, retry the step.
+
+A preset is a guess about a GPU we have not seen (other programs hold memory,
+drivers differ). Instead of dying, the step that ran out of memory is thrown
+away (gradients zeroed, cache freed) and run again on the same samples with
+half the per-device batch and twice the accumulation, so the effective batch,
+the step number and the data order stay what they were. Below batch 1 there
+is nothing left to halve and the run stops with advice.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, TypeVar
+
+from finetune.presets import TrainingPlan, with_batch
+from whcore.errors import UserError
+
+T = TypeVar("T")
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """True for CUDA (and cuBLAS/cuDNN allocation) out-of-memory errors."""
+    import torch
+
+    if isinstance(error, torch.cuda.OutOfMemoryError):
+        return True
+    return isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
+
+
+def halved(plan: TrainingPlan) -> TrainingPlan:
+    """The plan after one out-of-memory: half the batch, accumulation doubled."""
+    if plan.per_device_batch <= 1:
+        raise UserError("CUDA out of memory even at batch 1: free GPU memory, pass --lora, "
+                        "a smaller --vram preset or a smaller --model")
+    return with_batch(plan, plan.per_device_batch // 2)
+
+
+def run_with_oom_fallback(step: Callable[[TrainingPlan], T], plan: TrainingPlan,
+                          discard: Callable[[], None], log: Any) -> tuple[T, TrainingPlan]:
+    """Run ``step(plan)``; on OOM call ``discard`` and retry with ``halved(plan)``.
+
+    Returns the step's result and the plan it finally ran with, which the
+    caller keeps for the following steps (and saves in checkpoints).
+    """
+    while True:
+        try:
+            return step(plan), plan
+        except Exception as error:  # noqa: BLE001 - re-raised unless it is an OOM
+            if not is_out_of_memory(error):
+                raise
+            discard()
+            smaller = halved(plan)
+            log.warning(f"CUDA out of memory at batch {plan.per_device_batch}: continuing the "
+                        f"same step with batch {smaller.per_device_batch} x accumulation "
+                        f"{smaller.grad_accumulation}")
+            plan = smaller

@@ -1,0 +1,203 @@
+"""One fine-tuning run from validated inputs to exported model, card and curves.
+
+Order matters for the user: every check that can fail on bad input (dataset,
+language, model, disk space) runs before the first training step, and every
+output is written atomically and recorded in the journal, so a rerun of a
+finished run does nothing and a rerun of a killed one resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from finetune import card as model_card
+from finetune.curves import CURVES_DIR, write_pngs
+from finetune.data import DatasetInput, load_dataset_input
+from finetune.export import export_ct2, push_to_hub, save_transformers
+from finetune.features import Featurizer
+from finetune.metrics import headline_metric
+from finetune.options import FinetuneOptions
+from finetune.packing import Pack, pack_examples, packing_report, unpacked
+from finetune.presets import TrainingPlan, bitsandbytes_available, detect_gpu, make_plan
+from finetune.train import Trainer, TrainResult, format_scores, step_seconds_summary
+from whcore.atomic import write_text
+from whcore.errors import UserError
+from whcore.journal import Journal, params_digest
+from whcore.workspace import Workspace
+
+STAGE = "finetune"
+MODEL_UNIT = "model"
+TASKS = ("transcribe", "translate")
+BYTES_PER_PARAM = 4  # fp32 master weights
+OPTIMIZER_STATE_FACTOR = {"adamw": 2.0, "adamw_8bit": 0.5, "adafactor": 0.1}  # x weight bytes
+KEPT_CHECKPOINTS = 2  # latest and best
+RESULTS_NAME = "results.json"
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    dataset: DatasetInput
+    language: str
+    train: list[Pack]
+    test: list[Pack]
+    packing: list[str]
+
+
+def prepare_data(options: FinetuneOptions, log: Any) -> PreparedData:
+    """Load and check the dataset, pick the language, pack the splits."""
+    from whcore.models import validate_language
+
+    if options.task not in TASKS:
+        raise UserError(f"--task {options.task!r}: use one of {', '.join(TASKS)}")
+    dataset = load_dataset_input(options.dataset)
+    if options.language:
+        language = validate_language(options.language)
+    elif dataset.language:
+        language = validate_language(dataset.language)
+        log.info(f"language {language} (from the dataset's language column)")
+    else:
+        language = "en"
+        log.warning("no --language and no language column in the dataset: assuming en")
+    lines, splits = [], {}
+    for split in ("train", "test"):
+        examples = dataset.splits[split]
+        packs = pack_examples(examples) if options.pack else unpacked(examples)
+        splits[split] = packs
+        if options.pack:
+            lines.append(packing_report(examples, packs).describe(split))
+            log.info(f"packing {lines[-1]}")
+    return PreparedData(dataset, language, splits["train"], splits["test"], lines)
+
+
+def ensure_disk_space(folder: Path, needed_bytes: int) -> None:
+    """UserError if the filesystem holding ``folder`` has less than ``needed_bytes`` free."""
+    probe = folder
+    while not probe.exists():
+        probe = probe.parent
+    free = shutil.disk_usage(probe).free
+    if free < needed_bytes:
+        raise UserError(f"not enough disk space for checkpoints in {folder}: "
+                        f"{free / 2**30:.1f} GiB free, about {needed_bytes / 2**30:.1f} GiB needed; "
+                        "free space or pass --output / --workspace on a bigger disk")
+
+
+def estimated_bytes(trainable_params: int, total_params: int, plan: TrainingPlan) -> int:
+    """Disk for the kept checkpoints plus the exported model (fp32 + int8 CT2 copy)."""
+    checkpoint = trainable_params * BYTES_PER_PARAM * (1 + OPTIMIZER_STATE_FACTOR[plan.optimizer])
+    export = total_params * (BYTES_PER_PARAM + 1)
+    return int(KEPT_CHECKPOINTS * checkpoint + export)
+
+
+def build_plan(options: FinetuneOptions, model_params: int, train_inputs: int) -> TrainingPlan:
+    cuda, vram, bf16 = (False, None, False) if options.cpu else detect_gpu()
+    processes = int(os.environ.get("WORLD_SIZE", "1"))  # set by accelerate launch / torchrun
+    return make_plan(effective_batch=min(options.effective_batch, max(train_inputs, 1)),
+                     model_params=model_params, cuda=cuda, vram_gb=options.vram_gb or vram,
+                     bf16_supported=bf16, bnb_available=cuda and bitsandbytes_available(),
+                     num_processes=processes, lora=options.lora, batch_override=options.batch_size)
+
+
+def export_params(options: FinetuneOptions, training_params: str) -> str:
+    return params_digest({"training": training_params, "ct2": options.ct2_quantization})
+
+
+def finetune(options: FinetuneOptions, workspace: Workspace, log: Any) -> Path:
+    """Train (or resume) and export; returns the output folder."""
+    from whcore.models import load_hf_whisper, resolve_model
+
+    resolve_model(options.model)  # cheap: a bad SPEC fails before the dataset is read
+    journal = Journal(workspace, STAGE)
+    data = prepare_data(options, log)
+    params = options.training_params(data.dataset.digest, data.language)
+    done_params = export_params(options, params)
+    if journal.is_done(MODEL_UNIT, done_params) and (options.output / "config.json").is_file():
+        log.info(f"model already fine-tuned and exported to {options.output} with these settings; "
+                 "nothing to do (change a setting or delete it to train again)")
+        return options.output
+    log.info(f"loading {options.model}")
+    model, processor = load_hf_whisper(options.model)
+    total = sum(p.numel() for p in model.parameters())
+    plan = build_plan(options, total, len(data.train))
+    ensure_disk_space(options.checkpoints, estimated_bytes(total, total, plan))
+    featurizer = Featurizer(processor, data.language, options.task, log)
+    trainer = Trainer(options, plan, model, featurizer, data.train, data.test, data.language,
+                      journal, params, log)
+    result = trainer.run()
+    if not trainer.accelerator.is_main_process:
+        return options.output
+    files = write_outputs(options, workspace, data, trainer.final_model(result), processor, result, log)
+    journal.mark_done(MODEL_UNIT, done_params, files=[f for f in files if _inside(workspace, f)],
+                      extra={"output": str(options.output), "steps": result.progress.step})
+    remove_checkpoints(options.checkpoints, log)
+    report(options, data, result, log)
+    if options.push_to_hub:
+        push_to_hub(options.output, options.push_to_hub, log)
+    return options.output
+
+
+def write_outputs(options: FinetuneOptions, workspace: Workspace, data: PreparedData, model: Any,
+                  processor: Any, result: TrainResult, log: Any) -> list[Path]:
+    """transformers model, CT2 copy, curves, results.json and the model card."""
+    output = options.output
+    files = save_transformers(model, processor, output, data.language, options.task)
+    log.info(f"saved the transformers model to {output}")
+    files += export_ct2(output, options.ct2_quantization)
+    log.info(f"saved the CTranslate2 ({options.ct2_quantization}) copy to {output / 'ct2'}")
+    files += write_pngs(result.progress, result.baseline, output / CURVES_DIR)
+    results = {"language": data.language, "headline_metric": headline_metric(data.language),
+               "baseline": result.baseline.to_dict(),
+               "finetuned": result.best.to_dict() if result.best else None,
+               "best_step": result.progress.best_step, "steps": result.progress.step,
+               "stopped_early": result.progress.stopped_early,
+               "median_step_seconds": step_seconds_summary(result.progress),
+               "plan": result.plan.describe(), "train_log": result.progress.train_log,
+               "evals": result.progress.evals}
+    write_text(output / RESULTS_NAME, json.dumps(results, indent=1))
+    files.append(output / RESULTS_NAME)
+    facts = model_card.CardFacts(options, options.model, data.language, data.dataset, result.plan,
+                                 result.baseline, result.best, result.progress.best_step,
+                                 result.progress.step, result.progress.stopped_early, data.packing)
+    write_text(output / "README.md", model_card.render_card(facts, workspace))
+    files.append(output / "README.md")
+    return files
+
+
+def report(options: FinetuneOptions, data: PreparedData, result: TrainResult, log: Any) -> None:
+    """The final lines: baseline vs fine-tuned on the test split, and the verdict."""
+    test = data.dataset
+    log.info(f"test split: {test.hours('test'):.3f} h, {len(test.source_ids('test'))} source(s)")
+    log.info(f"before: {format_scores(result.baseline)}")
+    if result.best is not None:
+        log.info(f"after (step {result.progress.best_step}): {format_scores(result.best)}")
+    facts = model_card.CardFacts(options, options.model, data.language, test, result.plan,
+                                 result.baseline, result.best, result.progress.best_step,
+                                 result.progress.step, result.progress.stopped_early, data.packing)
+    verdict = model_card.verdict(facts)
+    (log.warning if "WORSE" in verdict else log.info)(verdict)
+    log.info(f"model: {options.output} (CTranslate2 copy: {options.output / 'ct2'})")
+
+
+def remove_checkpoints(root: Path, log: Any) -> None:
+    """Drop the run's checkpoints once the model is exported and recorded.
+
+    They only serve a resume of this exact run, which is finished: a rerun
+    with the same settings skips, and other settings start afresh.
+    """
+    if not root.is_dir():
+        return
+    size = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+    shutil.rmtree(root, ignore_errors=True)
+    log.info(f"removed the run's checkpoints ({size / 2**30:.1f} GiB); the model is exported")
+
+
+def _inside(workspace: Workspace, path: Path) -> bool:
+    try:
+        workspace.relative(path)
+    except ValueError:
+        return False
+    return True

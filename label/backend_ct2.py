@@ -1,0 +1,181 @@
+"""Whisper inference on CTranslate2, the engine behind faster-whisper.
+
+CTranslate2 int8 was the fastest engine measured on CPU here (see
+``bench/label.py``). faster-whisper supplies the pieces around it (log-mel
+features, tokenizer); the batching, prompts and scores are done here so one
+encoder pass serves language detection, decoding and word alignment.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import ctranslate2
+import numpy as np
+from faster_whisper import WhisperModel
+from faster_whisper.audio import pad_or_trim
+from faster_whisper.tokenizer import Tokenizer
+
+from whcore.records import SAMPLE_RATE
+
+N_FRAMES = 3000  # log-mel frames in Whisper's 30 s input
+FRAMES_PER_SECOND = 100  # log-mel frames per second
+ENCODER_FRAMES_PER_SECOND = 50  # encoder positions per second (time step of word alignment)
+CHUNK_SECONDS = 30.0  # what the encoder always sees
+MEDIAN_FILTER_WIDTH = 7  # smoothing of the cross-attention alignment, as in openai/whisper
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """How the model runs; none of these change which text a window gets, except beam_size."""
+
+    model_dir: Path  # CTranslate2 Whisper folder
+    device: str = "cpu"  # "cpu", "cuda" or "auto"
+    device_index: int = 0
+    compute_type: str = "int8"  # CTranslate2 quantisation (int8, int8_float16, float16, float32)
+    cpu_threads: int = 2
+    batch_size: int = 8  # 30 s inputs per encoder/decoder call
+    beam_size: int = 1  # 1 = greedy (fastest); larger = beam search
+    task: str = "transcribe"
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """One decoded 30 s input."""
+
+    tokens: list[int]  # text tokens (no specials)
+    text: str
+    avg_logprob: float  # sum of token log-probs / (tokens + 1), as Whisper computes it
+    no_speech_prob: float  # probability of <|nospeech|> at the first step
+    language: str  # detected language of this input
+    language_prob: float
+
+
+@dataclass(frozen=True)
+class Word:
+    """A word with its time in the input (seconds) and its tokens' log-probabilities."""
+
+    text: str  # with its leading space, as the tokenizer spells it
+    start: float
+    end: float
+    token_logprobs: tuple[float, ...]
+
+
+class Ct2Engine:
+    """A loaded Whisper model plus the batched calls the labeller needs."""
+
+    def __init__(self, options: EngineOptions) -> None:
+        self.options = options
+        self._fw = WhisperModel(str(options.model_dir), device=options.device,
+                                device_index=options.device_index,
+                                compute_type=options.compute_type,
+                                cpu_threads=options.cpu_threads)
+        self.model: ctranslate2.models.Whisper = self._fw.model
+        self._tokenizers: dict[str, Tokenizer] = {}
+
+    @property
+    def languages(self) -> list[str]:
+        return list(self._fw.supported_languages)
+
+    def tokenizer(self, language: str) -> Tokenizer:
+        if language not in self._tokenizers:
+            self._tokenizers[language] = Tokenizer(self._fw.hf_tokenizer, self.model.is_multilingual,
+                                                   task=self.options.task, language=language)
+        return self._tokenizers[language]
+
+    def features(self, audio: np.ndarray) -> np.ndarray:
+        """Log-mel of up to 30 s of audio, zero-padded to 3000 frames like faster-whisper."""
+        mel = self._fw.feature_extractor(audio[: int(CHUNK_SECONDS * SAMPLE_RATE)])[..., :-1]
+        return pad_or_trim(mel, N_FRAMES)
+
+    def encode(self, audios: Sequence[np.ndarray]) -> ctranslate2.StorageView:
+        batch = np.ascontiguousarray(np.stack([self.features(a) for a in audios]), dtype=np.float32)
+        return self._fw.encode(batch)
+
+    def detect_language(self, encoded: ctranslate2.StorageView) -> list[tuple[str, float]]:
+        """Most likely language of each input and its probability."""
+        if not self.model.is_multilingual:
+            return [("en", 1.0)] * encoded.shape[0]
+        results = self.model.detect_language(encoded)
+        return [(pairs[0][0][2:-2], float(pairs[0][1])) for pairs in results]
+
+    def language_probs(self, encoded: ctranslate2.StorageView) -> list[dict[str, float]]:
+        """Full language distribution of each input (code -> probability)."""
+        results = self.model.detect_language(encoded)
+        return [{token[2:-2]: float(p) for token, p in pairs} for pairs in results]
+
+    def language_probs_of(self, audios: Sequence[np.ndarray]) -> list[dict[str, float]]:
+        """Language distribution of each audio (one encoder pass)."""
+        return self.language_probs(self.encode(audios))
+
+    def decode(self, encoded: ctranslate2.StorageView, language: str,
+               detected: Sequence[tuple[str, float]]) -> list[Decoded]:
+        """Greedy (or beam) decoding without timestamps, in ``language``."""
+        tokenizer = self.tokenizer(language)
+        prompt = self._fw.get_prompt(tokenizer, previous_tokens=[], without_timestamps=True)
+        results = self.model.generate(
+            encoded, [list(prompt) for _ in range(encoded.shape[0])],
+            beam_size=self.options.beam_size, max_length=self._fw.max_length,
+            suppress_blank=True, suppress_tokens=[-1], return_scores=True,
+            return_no_speech_prob=True)
+        decoded = []
+        for result, (lang, lang_prob) in zip(results, detected):
+            tokens = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
+            cum_logprob = result.scores[0] * len(result.sequences_ids[0])
+            decoded.append(Decoded(tokens=tokens, text=tokenizer.decode(tokens).strip(),
+                                   avg_logprob=cum_logprob / (len(result.sequences_ids[0]) + 1),
+                                   no_speech_prob=float(result.no_speech_prob),
+                                   language=lang, language_prob=lang_prob))
+        return decoded
+
+    def align_words(self, encoded: ctranslate2.StorageView, language: str,
+                    token_lists: Sequence[list[int]], num_frames: Sequence[int]) -> list[list[Word]]:
+        """Word times from the cross-attention alignment heads (DTW), one list per input."""
+        tokenizer = self.tokenizer(language)
+        words: list[list[Word]] = [[] for _ in token_lists]
+        todo = [i for i, tokens in enumerate(token_lists) if tokens]
+        if not todo:
+            return words
+        subset = encoded if len(todo) == len(token_lists) else _take(encoded, todo)
+        results = self.model.align(subset, tokenizer.sot_sequence, [token_lists[i] for i in todo],
+                                   [num_frames[i] for i in todo], median_filter_width=MEDIAN_FILTER_WIDTH)
+        for i, result in zip(todo, results):
+            words[i] = _words_from_alignment(tokenizer, token_lists[i], result)
+        return words
+
+
+def _take(encoded: ctranslate2.StorageView, rows: list[int]) -> ctranslate2.StorageView:
+    """Rows of an encoder output (alignment needs only the inputs that have text)."""
+    array = np.asarray(encoded.to_device(ctranslate2.Device.cpu)) if encoded.device != "cpu" \
+        else np.asarray(encoded)
+    return ctranslate2.StorageView.from_array(np.ascontiguousarray(array[rows]))
+
+
+def _words_from_alignment(tokenizer: Tokenizer, tokens: list[int], result) -> list[Word]:  # noqa: ANN001
+    """Group token-level alignment into words (the method of openai/whisper timing.py)."""
+    text_indices = np.array([pair[0] for pair in result.alignments])
+    time_indices = np.array([pair[1] for pair in result.alignments])
+    token_probs = result.text_token_probs
+    word_texts, word_tokens = tokenizer.split_to_word_tokens(tokens + [tokenizer.eot])
+    if len(word_tokens) <= 1 or len(text_indices) == 0:
+        return []
+    boundaries = np.pad(np.cumsum([len(t) for t in word_tokens[:-1]]), (1, 0))
+    jumps = np.pad(np.diff(text_indices), (1, 0), constant_values=1).astype(bool)
+    jump_times = time_indices[jumps] / ENCODER_FRAMES_PER_SECOND
+    words = []
+    for k, text in enumerate(word_texts[:-1]):
+        first, last = int(boundaries[k]), int(boundaries[k + 1])
+        if first >= len(jump_times) or last >= len(jump_times) or not text:
+            continue
+        logprobs = tuple(math.log(max(float(p), 1e-10)) for p in token_probs[first:last])
+        start, end = float(jump_times[first]), float(jump_times[last])
+        if words and not text[0].isspace() and all(not c.isalnum() for c in text):
+            # trailing punctuation belongs to the word before it (and to that word's window)
+            prev = words[-1]
+            words[-1] = Word(prev.text + text, prev.start, prev.end, prev.token_logprobs + logprobs)
+            continue
+        words.append(Word(text=text, start=start, end=end, token_logprobs=logprobs))
+    return words

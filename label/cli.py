@@ -1,0 +1,210 @@
+"""``python -m label``: pseudo-label the segmented windows and rebuild the dataset."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import os
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from label.backend_ct2 import EngineOptions
+from label.filters import FILTER_NAMES, FilterThresholds
+from label.run import BACKENDS, MODES, TEXT_SOURCES, LabelOptions, RunSummary, label_sources
+from label.script import NO_SCRIPT, SCRIPTS, validate_script
+from whcore.cli import make_parser, non_negative_float, positive_int
+from whcore.errors import UserError
+from whcore.journal import setup_logging
+from whcore.models import ct2_model_dir, resolve_model, validate_language
+from whcore.workspace import Workspace, open_workspace, workspace_lock
+
+STAGE = "label"
+DESCRIPTION = """Pseudo-label every segmented window with Whisper, reject bad windows, and rebuild
+<workspace>/dataset/ (Hugging Face audiofolder: train/ and test/, split by source).
+
+Decoding is greedy (--beam-size 1) by default, for speed. The default --mode longform decodes
+each source once in 30 s chunks and gives each window the words whose times fall in it
+(about 2-3x faster than decoding every window alone); --mode windows decodes each window's
+own audio exactly. Labels go to labels/<source_id>.jsonl (kept and rejected windows, with
+the flags that rejected them); rejected windows are listed in dataset/rejected.csv and a
+corpus report is drawn to dataset/report.png.
+
+Scaling out: --shard I/N (or `accelerate launch -m label`, which sets RANK/WORLD_SIZE) labels
+only the sources whose stable hash falls in shard I. The dataset is rebuilt by whichever
+shard finishes last (it checks that every source is labelled), or by a plain rerun."""
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """argparse type for ``I/N`` (0 <= I < N)."""
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not I/N, e.g. 0/4") from None
+    if count < 1 or not 0 <= index < count:
+        raise argparse.ArgumentTypeError(f"{text}: need 0 <= I < N")
+    return index, count
+
+
+def fraction(text: str) -> float:
+    value = non_negative_float(text)
+    if value >= 1:
+        raise argparse.ArgumentTypeError(f"{text} must be below 1")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    th = FilterThresholds()
+    parser = make_parser("python -m label", DESCRIPTION)
+    model = parser.add_argument_group("model")
+    model.add_argument("--model", default="offline-base", help="Whisper model: offline-base, a CTranslate2 "
+                       "folder, a transformers folder (converted once and cached) or a Hugging Face Hub id")
+    model.add_argument("--language", default=None, help="language code of the speech (e.g. en, zh); "
+                       "default: detected per source from its most speech-like windows")
+    model.add_argument("--task", default="transcribe", choices=("transcribe", "translate"),
+                       help="Whisper task")
+    model.add_argument("--mode", default="longform", choices=MODES,
+                       help="longform: decode each source in 30 s chunks and map words to windows (fast); "
+                            "windows: decode every window alone (text matches its audio exactly)")
+    model.add_argument("--backend", default="auto", choices=BACKENDS,
+                       help="inference engine: ct2 = CTranslate2 (faster-whisper's engine), transformers = "
+                            "PyTorch (--mode windows only); auto = ct2, measured faster on CPU and GPU")
+    model.add_argument("--device", default="auto", help="cpu, cuda, or auto (cuda when CTranslate2 sees a GPU); "
+                       "under accelerate launch each process uses GPU LOCAL_RANK")
+    model.add_argument("--compute-type", default="auto", help="CTranslate2 compute type; auto = int8 on CPU "
+                       "(fastest there), float16 on GPU; or int8_float16, float32, ...")
+    model.add_argument("--batch-size", type=positive_int, default=8, help="30 s inputs per model call")
+    model.add_argument("--beam-size", type=positive_int, default=1, help="1 = greedy decoding (default, "
+                       "fastest); 5 = beam search as in openai/whisper (slower)")
+    model.add_argument("--threads", type=positive_int, default=2, help="CPU threads for the model")
+    text = parser.add_argument_group("text")
+    text.add_argument("--script", default=NO_SCRIPT, choices=(NO_SCRIPT,) + SCRIPTS,
+                      help="OpenCC conversion of the text, e.g. s2twp = Taiwan Traditional with phrases")
+    text.add_argument("--text", default="model", choices=TEXT_SOURCES, help="label text: the model's "
+                      "decoding, or the creator subtitles' text where the source has them")
+    filters = parser.add_argument_group("filters (a window breaking any one is rejected)")
+    filters.add_argument("--min-speech-ratio", type=non_negative_float, default=th.min_speech_ratio,
+                         help="no_speech: VAD speech share below this")
+    filters.add_argument("--max-no-speech-prob", type=non_negative_float, default=th.max_no_speech_prob,
+                         help="no_speech: Whisper's no-speech probability above this")
+    filters.add_argument("--max-compression-ratio", type=non_negative_float, default=th.max_compression_ratio,
+                         help="compression_ratio: gzip ratio of the text above this (repetition loop)")
+    filters.add_argument("--min-avg-logprob", type=float, default=th.min_avg_logprob,
+                         help="low_logprob: mean token log-probability below this")
+    filters.add_argument("--max-ngram-repeats", type=positive_int, default=th.max_ngram_repeats,
+                         help="repetition: a word 3-gram (character 6-gram for Chinese/Japanese) "
+                              "occurring, or a unit of 1-4 words repeated back to back, more often than this")
+    filters.add_argument("--min-unique-word-share", type=non_negative_float, default=th.min_unique_word_share,
+                         help="low_unique_words: unique/all words at or below this (spaced languages, "
+                              f"texts of {th.min_words_for_share}+ words)")
+    filters.add_argument("--max-word-chars", type=positive_int, default=th.max_word_chars,
+                         help="long_word: a space-separated word longer than this")
+    filters.add_argument("--rate-iqr-factor", type=non_negative_float, default=th.rate_iqr_factor,
+                         help="speaking_rate: characters/s outside Q1-k*IQR..Q3+k*IQR of the source's "
+                              f"own windows (sources with {th.min_windows_for_rate}+ windows)")
+    filters.add_argument("--max-cer", type=non_negative_float, default=th.max_cer,
+                         help="subtitle_cer: CER against creator subtitles above this")
+    filters.add_argument("--disable-filter", action="append", default=[], choices=FILTER_NAMES,
+                         metavar="NAME", help="switch a filter off (repeatable): " + ", ".join(FILTER_NAMES)
+                         + "; blocklist = known hallucinations such as 'Thanks for watching', "
+                         "language = detected language differs from the source's")
+    out = parser.add_argument_group("dataset and scaling")
+    out.add_argument("--test-fraction", type=fraction, default=0.1, help="share of sources (by stable "
+                     "hash of the id) in the test split; with one source, the share of its time")
+    out.add_argument("--shard", type=parse_shard, default=None, metavar="I/N",
+                     help="label only shard I of N (0-based); default: RANK/WORLD_SIZE from accelerate "
+                          "launch, else 0/1")
+    return parser
+
+
+def shard_from(args: argparse.Namespace) -> tuple[int, int]:
+    if args.shard is not None:
+        return args.shard
+    world = int(os.environ.get("WORLD_SIZE", "1") or 1)
+    return (int(os.environ.get("RANK", "0") or 0), world) if world > 1 else (0, 1)
+
+
+def resolve_device(device: str) -> str:
+    if device == "auto":
+        import ctranslate2
+
+        return "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
+    if device not in ("cpu", "cuda"):
+        raise UserError(f"--device {device} is not cpu, cuda or auto")
+    return device
+
+
+def options_from(args: argparse.Namespace) -> LabelOptions:
+    """Validate the arguments (cheap checks first: nothing is loaded for a bad language)."""
+    language = validate_language(args.language) if args.language else None
+    validate_script(args.script)
+    shard_index, shard_count = shard_from(args)
+    backend = "ct2" if args.backend == "auto" else args.backend
+    if backend == "transformers" and args.mode != "windows":
+        raise UserError("--backend transformers labels windows one by one: add --mode windows "
+                        "(the long-form mode needs CTranslate2's word alignment)")
+    model_dir = ct2_model_dir(args.model) if backend == "ct2" else None
+    if model_dir is None:
+        resolve_model(args.model)  # a bad spec fails here, before anything is written
+    device = resolve_device(args.device)
+    device_index = int(os.environ.get("LOCAL_RANK", "0") or 0) if device == "cuda" else 0
+    compute_type = args.compute_type if args.compute_type != "auto" else \
+        ("float16" if device == "cuda" else "int8")
+    engine = EngineOptions(model_dir=Path(model_dir) if model_dir else Path(), device=device, device_index=device_index,
+                           compute_type=compute_type, cpu_threads=args.threads,
+                           batch_size=args.batch_size, beam_size=args.beam_size, task=args.task)
+    thresholds = FilterThresholds(
+        min_speech_ratio=args.min_speech_ratio, max_no_speech_prob=args.max_no_speech_prob,
+        max_compression_ratio=args.max_compression_ratio, min_avg_logprob=args.min_avg_logprob,
+        max_ngram_repeats=args.max_ngram_repeats, min_unique_word_share=args.min_unique_word_share,
+        max_word_chars=args.max_word_chars, rate_iqr_factor=args.rate_iqr_factor, max_cer=args.max_cer,
+        disabled=frozenset(args.disable_filter))
+    return LabelOptions(model=args.model, model_dir=Path(model_dir) if model_dir else None, backend=backend,
+                        language=language, mode=args.mode,
+                        script=args.script, text=args.text, thresholds=thresholds,
+                        test_fraction=args.test_fraction, engine=engine,
+                        shard_index=shard_index, shard_count=shard_count)
+
+
+@contextlib.contextmanager
+def stage_lock(workspace: Workspace, shard: tuple[int, int]) -> Iterator[None]:
+    """The workspace lock; shards of one run each hold their own instead, so they run side by side."""
+    if shard[1] == 1:
+        with workspace_lock(workspace, STAGE):
+            yield
+        return
+    with open(workspace.logs_dir / f".lock-label-{shard[0]}-of-{shard[1]}", "a+") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserError(f"shard {shard[0]}/{shard[1]} of label is already running on "
+                            f"{workspace.root}; wait for it or pick another --shard") from None
+        yield
+
+
+def require_segmented(workspace: Workspace) -> None:
+    if not workspace.windows_dir.is_dir() or not any(workspace.windows_dir.glob("*/windows.jsonl")):
+        raise UserError(f"workspace {workspace.root} has no segmented windows: run "
+                        f"`python -m segment --workspace {workspace.root}` first")
+
+
+def print_summary(summary: RunSummary, workspace: Workspace, log) -> None:  # noqa: ANN001
+    log.info(f"labelled {len(summary.labelled)}, skipped {len(summary.skipped)} (done), "
+             f"failed {len(summary.failed)}, other shards {len(summary.other_shards)}")
+    if workspace.dataset_dir.is_dir() and not summary.dataset_waiting:
+        log.info(f"dataset: {workspace.dataset_dir}")
+        log.info(f"report: {summary.report}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    workspace = open_workspace(args.workspace)
+    require_segmented(workspace)
+    options = options_from(args)
+    with stage_lock(workspace, (options.shard_index, options.shard_count)):
+        log = setup_logging(workspace, STAGE, args.verbose)
+        log.info(f"label run: model {options.model}, mode {options.mode}, "
+                 f"shard {options.shard_index}/{options.shard_count}")
+        summary = label_sources(workspace, options, log)
+        print_summary(summary, workspace, log)
+    return 1 if summary.failed else 0

@@ -1,0 +1,142 @@
+"""The Hugging Face ``audiofolder`` dataset built from the kept labels.
+
+Layout::
+
+    dataset/README.md                  dataset card (YAML header, attribution)
+    dataset/train/metadata.csv         file_name, transcription, source_id, start, end, quality...
+    dataset/train/<source_id>/*.wav    hard links to the window files (copies across devices)
+    dataset/test/...
+
+The whole folder is built under a temp name beside ``dataset/`` and swapped
+in, so readers see the old dataset or the new one, never a mix.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from whcore.records import LabelRecord, SourceRecord
+from whcore.workspace import Workspace
+
+from label.split import TEST, TRAIN, assign_splits
+
+TEMP_DATASET_PREFIX = ".tmp-dataset-"
+OLD_DATASET_PREFIX = ".old-dataset-"
+QUALITY_COLUMNS = ("language", "language_prob", "avg_logprob", "no_speech_prob", "compression_ratio",
+                   "chars_per_second", "speech_ratio", "reference_cer")
+COLUMNS = ("file_name", "transcription", "source_id", "start", "end") + QUALITY_COLUMNS
+
+
+@dataclass(frozen=True)
+class DatasetSummary:
+    rows: dict[str, int]  # split -> kept windows
+    seconds: dict[str, float]  # split -> audio seconds
+    left_out: int  # kept windows dropped as the time-split gap
+
+
+def link_or_copy(source: Path, target: Path) -> None:
+    """Hard link (no extra disk) or, across file systems, a copy."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def metadata_row(record: LabelRecord, file_name: str) -> dict:
+    row = {"file_name": file_name, "transcription": record.text, "source_id": record.source_id,
+           "start": round(record.start, 3), "end": round(record.end, 3)}
+    for column in QUALITY_COLUMNS:
+        value = getattr(record, column)
+        row[column] = round(value, 4) if isinstance(value, float) else ("" if value is None else value)
+    return row
+
+
+def metadata_csv(rows: Sequence[dict]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def write_split_folders(workspace: Workspace, folder: Path, kept: Sequence[LabelRecord],
+                        test_fraction: float) -> DatasetSummary:
+    """Audio links and metadata.csv of both splits under ``folder``."""
+    splits = assign_splits(kept, test_fraction)
+    rows: dict[str, list[dict]] = {TRAIN: [], TEST: []}
+    seconds = {TRAIN: 0.0, TEST: 0.0}
+    for record in sorted(kept, key=lambda r: (r.source_id, r.start, r.index)):
+        split = splits.get((record.source_id, record.index))
+        if split is None:
+            continue
+        file_name = f"{record.source_id}/{Path(record.path).name}"
+        link_or_copy(workspace.absolute(record.path), folder / split / file_name)
+        rows[split].append(metadata_row(record, file_name))
+        seconds[split] += record.end - record.start
+    for split, split_rows in rows.items():
+        (folder / split).mkdir(parents=True, exist_ok=True)
+        (folder / split / "metadata.csv").write_text(metadata_csv(split_rows), encoding="utf-8")
+    return DatasetSummary(rows={k: len(v) for k, v in rows.items()}, seconds=seconds,
+                          left_out=len(kept) - len(splits))
+
+
+def dataset_card(summary: DatasetSummary, sources: Sequence[SourceRecord], languages: Sequence[str],
+                 model: str, flag_counts: dict[str, int], total_windows: int, settings: dict) -> str:
+    """README.md with a YAML header, per-split hours, filters and per-source attribution."""
+    hours = {split: summary.seconds[split] / 3600 for split in (TRAIN, TEST)}
+    lines = ["---", "language:"] + [f"- {code}" for code in sorted(set(languages)) or ["und"]] + [
+        "license: other", "task_categories:", "- automatic-speech-recognition",
+        "pretty_name: whisper-harvest pseudo-labelled speech", "tags:", "- whisper-harvest",
+        "- pseudo-labels", "---", "", "# whisper-harvest corpus", "",
+        f"Pseudo-labelled with `{model}` by `python -m label`; every row is one window of a source "
+        "with its decoded text. Splits are by source (or by time with a one-window gap when there "
+        "is one source), so overlapping windows never sit on both sides.", "",
+        "| split | windows | hours |", "|---|---|---|"]
+    lines += [f"| {s} | {summary.rows[s]} | {hours[s]:.3f} |" for s in (TRAIN, TEST)]
+    lines += ["", f"Windows labelled: {total_windows}; kept: {sum(summary.rows.values())}; "
+              f"left out as the time-split gap: {summary.left_out}.", "", "## Filters", "",
+              "| setting | value |", "|---|---|"]
+    lines += [f"| {key} | {value} |" for key, value in settings.items()]
+    lines += ["", "| rejected by | windows |", "|---|---|"]
+    lines += [f"| {flag} | {count} |" for flag, count in sorted(flag_counts.items())] or ["| (none) | 0 |"]
+    lines += ["", "## Sources and attribution", "", "| source_id | title | uploader | URL | licence |",
+              "|---|---|---|---|---|"]
+    for source in sorted(sources, key=lambda s: s.source_id):
+        cells = [source.source_id, source.title, source.uploader or source.channel, source.url,
+                 source.license or "unknown"]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    lines += ["", "Reuse of Creative Commons Attribution material requires crediting the uploaders "
+              "above.", ""]
+    return "\n".join(lines)
+
+
+def swap_in(folder: Path, target: Path) -> None:
+    """Replace ``target`` with ``folder`` (two renames; a crash between leaves no dataset, and
+    the next run rebuilds it, because the journal entry no longer matches)."""
+    if target.exists():
+        old = target.with_name(f"{OLD_DATASET_PREFIX}{os.getpid()}")
+        os.rename(target, old)
+        os.rename(folder, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.rename(folder, target)
+
+
+def sweep_dataset_leftovers(workspace: Workspace) -> None:
+    for prefix in (TEMP_DATASET_PREFIX, OLD_DATASET_PREFIX):
+        for leftover in workspace.root.glob(f"{prefix}*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def fsync_tree(folder: Path) -> None:
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())

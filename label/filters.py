@@ -1,0 +1,211 @@
+"""Quality filters: each a small function that says why a window is rejected.
+
+Thresholds are the field's usual ones: compression ratio 2.4 and average
+log-probability -1.0 (openai/whisper's fallback rules), no-speech probability
+0.6 (Whisper's silence rule), unique-word share 0.4, and a speaking rate
+outside the source's own Tukey fences (Q1 - 1.5 IQR, Q3 + 1.5 IQR: a window
+far slower or faster than the same speaker elsewhere is misheard or
+hallucinated). Each filter returns its flag name or None.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+
+from whcore.records import LabelRecord
+
+# Languages written without spaces between words: word-based filters skip them.
+UNSPACED_LANGUAGES = frozenset({"zh", "ja", "th", "lo", "my", "km", "bo", "yue"})
+
+# Known hallucinations of Whisper on silence, music and noise (normalised: lower case, no
+# punctuation). A window containing one of these phrases is rejected.
+BLOCKLIST: dict[str, tuple[str, ...]] = {
+    "*": ("amara org", "subtitles by", "subtitled by", "captions by", "transcribed by",
+          "translated by", "thanks for watching", "thank you for watching", "thank you so much for watching",
+          "please subscribe", "like and subscribe", "don t forget to subscribe", "see you in the next video"),
+    "zh": ("字幕由amara org社群提供", "字幕由amara org社区提供", "请不吝点赞", "订阅 转发 打赏", "明镜与点点",
+           "字幕志愿者", "感谢观看", "谢谢观看", "中文字幕", "字幕提供"),
+    "ja": ("ご視聴ありがとうございました", "チャンネル登録"),
+    "ko": ("시청해주셔서 감사합니다", "구독과 좋아요"),
+    "de": ("untertitel im auftrag des zdf", "untertitel der amara org community", "vielen dank fürs zuschauen"),
+    "fr": ("sous titres réalisés para la communauté d amara org", "sous titrage st 501", "merci d avoir regardé"),
+    "es": ("subtítulos realizados por la comunidad de amara org", "gracias por ver"),
+}
+# Whole-window texts Whisper produces from silence: rejected only as the entire text.
+BLOCKED_WHOLE_TEXTS = frozenset({"you", "thank you", "thanks", "bye", "bye bye", "okay", "oh",
+                                 "谢谢", "謝謝", "ありがとうございました"})
+
+FILTER_NAMES = ("empty", "no_speech", "compression_ratio", "low_logprob", "repetition",
+                "low_unique_words", "long_word", "blocklist", "language", "speaking_rate", "subtitle_cer")
+
+
+@dataclass(frozen=True)
+class FilterThresholds:
+    """Limits of every filter; a window breaking any one is rejected."""
+
+    min_speech_ratio: float = 0.1  # VAD share of speech frames below this = no speech
+    max_no_speech_prob: float = 0.6  # Whisper's own silence probability above this = no speech
+    max_compression_ratio: float = 2.4  # gzip ratio of the text above this = repetitive loop
+    min_avg_logprob: float = -1.0  # mean token log-probability below this = unsure
+    max_ngram_repeats: int = 3  # an n-gram occurring more often than this = looping
+    ngram_words: int = 3  # n of the word n-grams (characters x 2 for unspaced languages)
+    min_unique_word_share: float = 0.4  # unique words / words at or below this = looping
+    min_words_for_share: int = 8  # the share is judged on texts of at least this many words
+    max_word_chars: int = 40  # a "word" longer than this is garbage
+    rate_iqr_factor: float = 1.5  # Tukey fence width for the speaking-rate filter
+    min_windows_for_rate: int = 8  # the rate filter needs this many windows in a source
+    max_cer: float = 0.2  # CER against creator subtitles above this = wrong label
+    disabled: frozenset[str] = field(default_factory=frozenset)  # filter names switched off
+
+
+def normalise(text: str) -> str:
+    """Lower case, punctuation to spaces, single spaces (for matching and metrics only)."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = "".join(" " if unicodedata.category(c)[0] in "PSZC" else c for c in text)
+    return " ".join(text.split())
+
+
+def words_of(text: str, language: str) -> list[str]:
+    """Word tokens, or characters for languages written without spaces."""
+    cleaned = normalise(text)
+    if language in UNSPACED_LANGUAGES:
+        return [c for c in cleaned if not c.isspace()]
+    return cleaned.split()
+
+
+def check_empty(record: LabelRecord, th: FilterThresholds) -> str | None:
+    return "empty" if not normalise(record.text) else None
+
+
+def check_no_speech(record: LabelRecord, th: FilterThresholds) -> str | None:
+    if record.speech_ratio < th.min_speech_ratio or record.no_speech_prob > th.max_no_speech_prob:
+        return "no_speech"
+    return None
+
+
+def check_compression(record: LabelRecord, th: FilterThresholds) -> str | None:
+    return "compression_ratio" if record.compression_ratio > th.max_compression_ratio else None
+
+
+def check_logprob(record: LabelRecord, th: FilterThresholds) -> str | None:
+    return "low_logprob" if record.avg_logprob < th.min_avg_logprob else None
+
+
+def max_ngram_count(tokens: Sequence[str], n: int) -> int:
+    """How often the most frequent n-gram occurs (0 when there is none)."""
+    counts: dict[tuple[str, ...], int] = {}
+    for i in range(len(tokens) - n + 1):
+        gram = tuple(tokens[i:i + n])
+        counts[gram] = counts.get(gram, 0) + 1
+    return max(counts.values(), default=0)
+
+
+def longest_run(tokens: Sequence[str], max_unit: int = 4) -> int:
+    """Most back-to-back repeats of any unit of 1..``max_unit`` tokens ("no no no", "go on go on")."""
+    best = 1 if tokens else 0
+    for n in range(1, max_unit + 1):
+        for start in range(len(tokens) - n):
+            unit, count, i = tokens[start:start + n], 1, start + n
+            while tokens[i:i + n] == unit:
+                count, i = count + 1, i + n
+            best = max(best, count)
+    return best
+
+
+def check_repetition(record: LabelRecord, th: FilterThresholds, language: str) -> str | None:
+    tokens = words_of(record.text, language)
+    n = th.ngram_words * (2 if language in UNSPACED_LANGUAGES else 1)
+    unit = 4 * (2 if language in UNSPACED_LANGUAGES else 1)
+    if max_ngram_count(tokens, n) > th.max_ngram_repeats or longest_run(tokens, unit) > th.max_ngram_repeats:
+        return "repetition"
+    return None
+
+
+def check_unique_words(record: LabelRecord, th: FilterThresholds, language: str) -> str | None:
+    if language in UNSPACED_LANGUAGES:
+        return None
+    tokens = words_of(record.text, language)
+    if len(tokens) >= th.min_words_for_share and len(set(tokens)) / len(tokens) <= th.min_unique_word_share:
+        return "low_unique_words"
+    return None
+
+
+def check_long_word(record: LabelRecord, th: FilterThresholds, language: str) -> str | None:
+    if language in UNSPACED_LANGUAGES:
+        return None
+    return "long_word" if any(len(w) > th.max_word_chars for w in record.text.split()) else None
+
+
+def check_blocklist(record: LabelRecord, th: FilterThresholds, language: str) -> str | None:
+    text = normalise(record.text)
+    if text in BLOCKED_WHOLE_TEXTS:
+        return "blocklist"
+    squeezed = text.replace(" ", "")
+    padded = f" {text} "
+    for phrase in BLOCKLIST["*"] + BLOCKLIST.get(language, ()):
+        if f" {phrase} " in padded or (language in UNSPACED_LANGUAGES and phrase.replace(" ", "") in squeezed):
+            return "blocklist"
+    return None
+
+
+def check_language(record: LabelRecord, th: FilterThresholds, language: str) -> str | None:
+    return "language" if record.language and record.language != language else None
+
+
+def check_subtitle_cer(record: LabelRecord, th: FilterThresholds) -> str | None:
+    if record.reference_cer is not None and record.reference_cer > th.max_cer:
+        return "subtitle_cer"
+    return None
+
+
+WindowCheck = Callable[[LabelRecord, FilterThresholds, str], "str | None"]
+
+WINDOW_CHECKS: dict[str, WindowCheck] = {
+    "empty": lambda r, th, lang: check_empty(r, th),
+    "no_speech": lambda r, th, lang: check_no_speech(r, th),
+    "compression_ratio": lambda r, th, lang: check_compression(r, th),
+    "low_logprob": lambda r, th, lang: check_logprob(r, th),
+    "repetition": check_repetition,
+    "low_unique_words": check_unique_words,
+    "long_word": check_long_word,
+    "blocklist": check_blocklist,
+    "language": check_language,
+    "subtitle_cer": lambda r, th, lang: check_subtitle_cer(r, th),
+}
+
+
+def window_flags(record: LabelRecord, th: FilterThresholds, language: str) -> list[str]:
+    """Flags of the per-window filters, in FILTER_NAMES order."""
+    flags = []
+    for name, check in WINDOW_CHECKS.items():
+        if name not in th.disabled:
+            flag = check(record, th, language)
+            if flag:
+                flags.append(flag)
+    return flags
+
+
+def rate_fences(rates: Sequence[float], factor: float) -> tuple[float, float]:
+    """Tukey fences (Q1 - k IQR, Q3 + k IQR) of a source's speaking rates."""
+    q1, q3 = np.percentile(np.asarray(rates, dtype=float), [25, 75])
+    return float(q1 - factor * (q3 - q1)), float(q3 + factor * (q3 - q1))
+
+
+def apply_filters(records: list[LabelRecord], th: FilterThresholds, language: str) -> list[LabelRecord]:
+    """Set ``flags`` on a source's records: per-window checks, then the source-relative rate check."""
+    for record in records:
+        record.flags = window_flags(record, th, language)
+    if "speaking_rate" in th.disabled:
+        return records
+    rates = [r.chars_per_second for r in records if not r.flags]
+    if len(rates) >= th.min_windows_for_rate:
+        low, high = rate_fences(rates, th.rate_iqr_factor)
+        for record in records:
+            if not record.flags and not low <= record.chars_per_second <= high:
+                record.flags.append("speaking_rate")
+    return records

@@ -1,0 +1,54 @@
+"""Corpus report: one PNG a user can glance at to judge the labels.
+
+Hours per source, kept/rejected windows by reason, and the distributions of
+average log-probability and speaking rate (kept vs rejected). matplotlib's
+Agg backend draws without a display.
+"""
+
+from __future__ import annotations
+
+import collections
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from whcore.atomic import atomic_path  # noqa: E402
+from whcore.records import LabelRecord  # noqa: E402
+
+MAX_SOURCES_SHOWN = 30
+
+
+def draw_report(records: Sequence[LabelRecord], path: Path) -> Path:
+    """Write the report PNG to ``path`` atomically and return it."""
+    figure, axes = plt.subplots(2, 2, figsize=(12, 8))
+    hours: dict[str, float] = collections.defaultdict(float)
+    for record in records:
+        if record.kept:
+            hours[record.source_id] += (record.end - record.start) / 3600
+    top = sorted(hours.items(), key=lambda item: -item[1])[:MAX_SOURCES_SHOWN]
+    axes[0, 0].barh([k for k, _ in top], [v for _, v in top])
+    axes[0, 0].set_title("kept hours per source")
+    reasons = collections.Counter(flag for r in records for flag in r.flags)
+    reasons["kept"] = sum(r.kept for r in records)
+    names = sorted(reasons, key=lambda k: -reasons[k])
+    axes[0, 1].bar(names, [reasons[n] for n in names], color=["tab:green" if n == "kept" else "tab:red"
+                                                               for n in names])
+    axes[0, 1].set_title("windows kept / rejected by reason")
+    axes[0, 1].tick_params(axis="x", rotation=45)
+    for ax, attribute, title in ((axes[1, 0], "avg_logprob", "average log-probability"),
+                                 (axes[1, 1], "chars_per_second", "speaking rate (characters / s)")):
+        kept = [getattr(r, attribute) for r in records if r.kept]
+        rejected = [getattr(r, attribute) for r in records if not r.kept]
+        ax.hist([kept, rejected], bins=30, label=["kept", "rejected"], color=["tab:green", "tab:red"],
+                stacked=True)
+        ax.set_title(title)
+        ax.legend()
+    figure.tight_layout()
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=80)
+    plt.close(figure)
+    return path

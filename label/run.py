@@ -1,0 +1,309 @@
+"""The label stage: decode each segmented source, filter, write labels, rebuild the dataset.
+
+Unit of work = one source. A source is done when ``labels/<id>.jsonl`` is in
+place and its DONE line (params: model, language, mode, filters, script, the
+windows manifest's sha256) is in the journal; reruns skip it without touching
+the file. The dataset is rebuilt whenever the set of label files changed, and
+only when every segmented source is labelled (so a shard that finishes early
+never publishes a partial dataset; the last shard to finish builds it).
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import csv
+import dataclasses
+import fcntl
+import hashlib
+import io
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from tqdm import tqdm
+
+from label.audio import read_windows, reassemble
+from label.backend_ct2 import Ct2Engine, EngineOptions
+from label.backend_hf import HfEngine, HfOptions
+from label.dataset import (TEMP_DATASET_PREFIX, dataset_card, fsync_tree, swap_in,
+                           sweep_dataset_leftovers, write_split_folders)
+from label.decoding import WindowDecode, decode_windows, detect_source_language
+from label.filters import FilterThresholds, apply_filters
+from label.longform import decode_longform
+from label.quality import label_record
+from label.report import draw_report
+from label.script import convert_script
+from label.subtitles import cer, parse_vtt, pick_subtitles, reference_texts
+from whcore.atomic import read_jsonl, sweep_temp_files, write_jsonl, write_text
+from whcore.errors import SourceError
+from whcore.journal import Journal, file_sha256, params_digest
+from whcore.records import SAMPLE_RATE, LabelRecord, SourceRecord, WindowRecord
+from whcore.workspace import Workspace
+
+MODES = ("longform", "windows")
+BACKENDS = ("auto", "ct2", "transformers")  # auto = ct2: faster on CPU (int8) and GPU (fp16), see bench/
+TEXT_SOURCES = ("model", "subtitles")
+DATASET_UNIT = "dataset"
+REPORT_NAME = "report.png"
+REJECTED_NAME = "rejected.csv"
+
+
+@dataclass(frozen=True)
+class LabelOptions:
+    """Everything that decides a run's labels (``engine`` fields only decide its speed,
+    except beam size and compute type, which are part of the params digest)."""
+
+    model: str = "offline-base"
+    model_dir: Path | None = None  # the CTranslate2 folder the spec resolved to (ct2 backend)
+    backend: str = "ct2"  # "ct2" or "transformers" (windows mode only)
+    language: str | None = None  # None = detect per source
+    mode: str = "longform"
+    script: str = "none"
+    text: str = "model"  # "subtitles": use the creator-subtitle reference as the label where present
+    thresholds: FilterThresholds = field(default_factory=FilterThresholds)
+    test_fraction: float = 0.1
+    engine: EngineOptions | None = None
+    shard_index: int = 0
+    shard_count: int = 1
+    language_probe_windows: int = 8  # windows whose language decides a source's language
+
+
+@dataclass
+class RunSummary:
+    labelled: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    other_shards: list[str] = field(default_factory=list)
+    dataset_built: bool = False
+    dataset_waiting: list[str] = field(default_factory=list)  # sources with no labels yet
+    report: Path | None = None
+
+
+def source_params(options: LabelOptions, manifest: Path) -> str:
+    """Digest of what shapes a source's labels."""
+    thresholds = dataclasses.asdict(options.thresholds)
+    thresholds["disabled"] = sorted(options.thresholds.disabled)
+    engine = options.engine
+    return params_digest({
+        "model": options.model, "model_dir": str(options.model_dir), "language": options.language or "auto",
+        "mode": options.mode, "backend": options.backend, "script": options.script, "text": options.text, "filters": thresholds,
+        "beam_size": engine.beam_size if engine else 1, "compute_type": engine.compute_type if engine else "",
+        "task": engine.task if engine else "transcribe", "probe": options.language_probe_windows,
+        "windows": file_sha256(manifest)})
+
+
+def shard_of(source_id: str, shard_count: int) -> int:
+    """Deterministic shard of a source (a stable hash, so adding sources moves none)."""
+    return int(hashlib.sha256(source_id.encode("utf-8")).hexdigest()[:8], 16) % shard_count
+
+
+def segmented_sources(workspace: Workspace) -> list[str]:
+    """Sources segment finished (DONE line and manifest present), sorted."""
+    done = Journal(workspace, "segment").entries()
+    return sorted(sid for sid in done if workspace.windows_manifest_path(sid).is_file())
+
+
+def read_source_record(workspace: Workspace, source_id: str) -> SourceRecord | None:
+    path = workspace.source_record_path(source_id)
+    if not path.is_file():
+        return None
+    return SourceRecord.from_dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+def read_window_records(workspace: Workspace, source_id: str) -> list[WindowRecord]:
+    try:
+        rows = read_jsonl(workspace.windows_manifest_path(source_id))
+    except (OSError, ValueError) as error:
+        raise SourceError(f"{source_id}: windows manifest unreadable ({error}); rerun `python -m segment`") \
+            from None
+    return sorted((WindowRecord.from_dict(r) for r in rows), key=lambda w: w.index)
+
+
+class Labeller:
+    """Labels sources with one model loaded once (lazily: a run with nothing to do loads nothing)."""
+
+    def __init__(self, workspace: Workspace, options: LabelOptions, log: Any) -> None:
+        self.workspace, self.options, self.log = workspace, options, log
+        self._engine: Ct2Engine | HfEngine | None = None
+
+    @property
+    def engine(self) -> Ct2Engine | HfEngine:
+        if self._engine is None:
+            engine = self.options.engine
+            if self.options.backend == "transformers":
+                self.log.info(f"loading model {self.options.model} with transformers ({engine.device})")
+                device = "cuda" if engine.device == "cuda" else "cpu"
+                self._engine = HfEngine(HfOptions(spec=self.options.model, device=device,
+                                                  batch_size=engine.batch_size, beam_size=engine.beam_size,
+                                                  task=engine.task, cpu_threads=engine.cpu_threads))
+            else:
+                self.log.info(f"loading model {self.options.model} from {self.options.model_dir} "
+                              f"({engine.compute_type}, {engine.device})")
+                self._engine = Ct2Engine(engine)
+        return self._engine
+
+    def decode(self, windows: Sequence[WindowRecord], language: str | None,
+               audios: list, bar: tqdm) -> tuple[str, list[WindowDecode]]:
+        if not windows:
+            return language or "", []
+        if language is None:
+            language, prob = detect_source_language(self.engine, audios, [w.speech_ratio for w in windows],
+                                                    self.options.language_probe_windows)
+            self.log.info(f"{windows[0].source_id}: detected language {language} ({prob:.2f})")
+        if self.options.backend == "transformers":
+            return language, self.engine.decode_windows(audios, language, bar.update)
+        if self.options.mode == "windows":
+            return language, decode_windows(self.engine, audios, language, bar.update)
+        return language, decode_longform(self.engine, windows, reassemble(windows, audios), language,
+                                         bar.update)
+
+    def label_source(self, source_id: str) -> list[LabelRecord]:
+        windows = read_window_records(self.workspace, source_id)
+        audios = read_windows(self.workspace, windows)
+        seconds = (sum(len(a) for a in audios) if self.options.mode == "windows"
+                   else len(reassemble(windows, audios))) / SAMPLE_RATE
+        with tqdm(total=seconds, desc=f"label {source_id}", unit="s", leave=False) as bar:
+            language, decodes = self.decode(windows, self.options.language, audios, bar)
+        records = [label_record(w, d) for w, d in zip(windows, decodes)]
+        for record in records:
+            record.text = convert_script(record.text, self.options.script)
+        self.add_references(source_id, records, windows, language)
+        apply_filters(records, self.options.thresholds, language)
+        if self.options.text == "subtitles":
+            for record in records:
+                if record.reference:
+                    record.text = convert_script(record.reference, self.options.script)
+        return records
+
+    def add_references(self, source_id: str, records: list[LabelRecord], windows: Sequence[WindowRecord],
+                       language: str) -> None:
+        """Creator-subtitle text and CER per window, where harvest saved subtitles."""
+        source = read_source_record(self.workspace, source_id)
+        path = pick_subtitles(self.workspace, source, language) if source else None
+        if path is None:
+            return
+        references = reference_texts(parse_vtt(path.read_text(encoding="utf-8", errors="replace")),
+                                     windows, language)
+        for record, reference in zip(records, references):
+            if reference is not None:
+                record.reference = convert_script(reference, self.options.script)
+                record.reference_cer = round(cer(record.text, record.reference, language), 4)
+
+
+def label_sources(workspace: Workspace, options: LabelOptions, log: Any) -> RunSummary:
+    """Label this shard's unfinished sources, then rebuild the dataset if all are labelled."""
+    summary = RunSummary()
+    workspace.labels_dir.mkdir(parents=True, exist_ok=True)
+    if options.shard_count == 1:  # shards run side by side: a temp file may be another shard's
+        sweep_temp_files(workspace.labels_dir)
+    journal = Journal(workspace, "label")
+    labeller = Labeller(workspace, options, log)
+    sources = segmented_sources(workspace)
+    for source_id in sources:
+        if shard_of(source_id, options.shard_count) != options.shard_index:
+            summary.other_shards.append(source_id)
+            continue
+        params = source_params(options, workspace.windows_manifest_path(source_id))
+        if journal.is_done(source_id, params):
+            log.info(f"{source_id}: already labelled, skipping")
+            summary.skipped.append(source_id)
+            continue
+        try:
+            records = labeller.label_source(source_id)
+        except SourceError as error:
+            log.error(f"{source_id}: not labelled: {error}")
+            summary.failed.append(source_id)
+            continue
+        path = workspace.labels_path(source_id)
+        write_jsonl(path, [r.to_dict() for r in records])
+        kept = sum(r.kept for r in records)
+        journal.mark_done(source_id, params, hashed=[path],
+                          extra={"windows": len(records), "kept": kept})
+        log.info(f"{source_id}: {kept}/{len(records)} windows kept")
+        summary.labelled.append(source_id)
+    with dataset_lock(workspace):
+        pending = unlabelled_sources(workspace, options, sources)
+        summary.dataset_waiting = [sid for sid in pending if sid not in summary.failed]
+        labelled = [sid for sid in sources if sid not in pending]
+        if summary.dataset_waiting:
+            log.info(f"dataset not rebuilt: {len(summary.dataset_waiting)} source(s) not labelled yet "
+                     f"(other shards): {', '.join(summary.dataset_waiting[:5])}")
+        elif labelled:
+            if summary.failed:
+                log.warning(f"dataset rebuilt without {len(summary.failed)} source(s) that failed: "
+                            f"{', '.join(summary.failed[:5])}")
+            summary.dataset_built, summary.report = build_dataset(workspace, options, labelled, log)
+    return summary
+
+
+@contextlib.contextmanager
+def dataset_lock(workspace: Workspace) -> Iterator[None]:
+    """Serialise dataset builds of concurrent shards (the second waits, then finds it done)."""
+    with open(workspace.logs_dir / ".lock-label-dataset", "a+") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def unlabelled_sources(workspace: Workspace, options: LabelOptions, sources: Sequence[str]) -> list[str]:
+    journal = Journal(workspace, "label")  # re-read: other shards may have finished meanwhile
+    return [sid for sid in sources
+            if not journal.is_done(sid, source_params(options, workspace.windows_manifest_path(sid)))]
+
+
+def build_dataset(workspace: Workspace, options: LabelOptions, sources: Sequence[str],
+                  log: Any) -> tuple[bool, Path]:
+    """Rebuild dataset/ from every source's labels unless the same build is already in place."""
+    journal = Journal(workspace, "label")
+    entries = journal.entries()
+    settings = {"model": options.model, "backend": options.backend, "mode": options.mode, "language": options.language or "auto",
+                "script": options.script, "text": options.text, "test_fraction": options.test_fraction,
+                **{k: v for k, v in dataclasses.asdict(options.thresholds).items() if k != "disabled"},
+                "disabled filters": ", ".join(sorted(options.thresholds.disabled)) or "none"}
+    params = params_digest({"labels": {sid: entries[sid].files for sid in sources}, "settings": settings})
+    report_path = workspace.dataset_dir / REPORT_NAME
+    if journal.is_done(DATASET_UNIT, params) and workspace.dataset_dir.is_dir():
+        log.info("dataset already up to date, skipping")
+        return False, report_path
+    sweep_dataset_leftovers(workspace)
+    records = [LabelRecord.from_dict(row) for sid in sources for row in read_jsonl(workspace.labels_path(sid))]
+    kept = [r for r in records if r.kept]
+    source_records = [s for s in (read_source_record(workspace, sid) for sid in sources) if s]
+    flag_counts = collections.Counter(flag for r in records for flag in r.flags)
+    tmp = workspace.root / f"{TEMP_DATASET_PREFIX}{os.getpid()}"
+    tmp.mkdir()
+    summary = write_split_folders(workspace, tmp, kept, options.test_fraction)
+    languages = sorted({r.language for r in kept if r.language} | ({options.language} if options.language else set()))
+    write_text(tmp / "README.md", dataset_card(summary, source_records, languages, options.model,
+                                               dict(flag_counts), len(records), settings))
+    write_text(tmp / REJECTED_NAME, rejected_csv(records))
+    draw_report(records, tmp / REPORT_NAME)
+    fsync_tree(tmp)
+    swap_in(tmp, workspace.dataset_dir)
+    dataset = workspace.dataset_dir
+    journal.mark_done(DATASET_UNIT, params, hashed=[dataset / "train" / "metadata.csv",
+                                                    dataset / "test" / "metadata.csv", dataset / "README.md"],
+                      extra={"rows": summary.rows, "rejected": len(records) - len(kept)})
+    log.info(f"dataset rebuilt: train {summary.rows['train']} rows ({summary.seconds['train'] / 3600:.3f} h), "
+             f"test {summary.rows['test']} rows ({summary.seconds['test'] / 3600:.3f} h), "
+             f"{len(records) - len(kept)} windows rejected")
+    return True, report_path
+
+
+def rejected_csv(records: Sequence[LabelRecord]) -> str:
+    """The rejected windows with their reasons (for a human to audit the filters)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["source_id", "index", "start", "end", "flags", "text", "avg_logprob", "no_speech_prob",
+                     "compression_ratio", "chars_per_second", "speech_ratio", "reference_cer"])
+    for r in records:
+        if r.flags:
+            writer.writerow([r.source_id, r.index, r.start, r.end, " ".join(r.flags), r.text, r.avg_logprob,
+                             r.no_speech_prob, r.compression_ratio, r.chars_per_second, r.speech_ratio,
+                             "" if r.reference_cer is None else r.reference_cer])
+    return buffer.getvalue()

@@ -1,0 +1,96 @@
+"""Creator subtitles as a reference for each window.
+
+A window's reference text is built from the WebVTT cues it overlaps: the
+words of a cue are spread evenly over the cue's time (speech rate within one
+cue is near uniform), and a word belongs to the window holding its estimated
+midpoint - the same rule the long-form labeller uses for decoded words, so a
+cue half inside a window contributes about half its words.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import jiwer
+
+from label.filters import UNSPACED_LANGUAGES, normalise
+from whcore.records import SourceRecord, WindowRecord
+from whcore.workspace import Workspace
+
+TIMING = re.compile(r"(?P<start>[\d:.,]+)\s+-->\s+(?P<end>[\d:.,]+)")
+TAG = re.compile(r"<[^>]+>")
+
+
+@dataclass(frozen=True)
+class Cue:
+    start: float  # seconds
+    end: float
+    text: str
+
+
+def parse_timestamp(text: str) -> float:
+    """``hh:mm:ss.mmm`` or ``mm:ss.mmm`` (comma allowed, as in SRT) to seconds."""
+    parts = text.replace(",", ".").split(":")
+    seconds = 0.0
+    for part in parts:
+        seconds = seconds * 60 + float(part)
+    return seconds
+
+
+def parse_vtt(text: str) -> list[Cue]:
+    """Cues of a WebVTT (or SRT) file, tags removed, repeated rolling lines dropped."""
+    cues: list[Cue] = []
+    blocks = re.split(r"\n\s*\n", text.replace("\r\n", "\n"))
+    for block in blocks:
+        lines = block.strip().split("\n")
+        for i, line in enumerate(lines):
+            match = TIMING.search(line)
+            if match:
+                body = " ".join(TAG.sub("", l).strip() for l in lines[i + 1:] if l.strip())
+                if body and not (cues and cues[-1].text == body):
+                    cues.append(Cue(parse_timestamp(match["start"]), parse_timestamp(match["end"]), body))
+                break
+    return cues
+
+
+def cue_words(cue: Cue, language: str) -> list[tuple[float, str]]:
+    """(estimated midpoint, word) of each word of a cue, spread evenly over its time."""
+    unspaced = language in UNSPACED_LANGUAGES
+    tokens = [c for c in cue.text if not c.isspace()] if unspaced else cue.text.split()
+    step = (cue.end - cue.start) / max(len(tokens), 1)
+    return [(cue.start + (k + 0.5) * step, token) for k, token in enumerate(tokens)]
+
+
+def reference_texts(cues: Sequence[Cue], windows: Sequence[WindowRecord], language: str) -> list[str | None]:
+    """Reference text per window; None where no cue overlaps the window at all."""
+    words = [w for cue in cues for w in cue_words(cue, language)]
+    joiner = "" if language in UNSPACED_LANGUAGES else " "
+    texts: list[str | None] = []
+    for window in windows:
+        covered = any(c.start < window.end and c.end > window.start for c in cues)
+        inside = [token for mid, token in words if window.start <= mid < window.end]
+        texts.append(joiner.join(inside) if covered else None)
+    return texts
+
+
+def cer(hypothesis: str, reference: str, language: str) -> float:
+    """Character error rate on normalised text (spaces dropped for unspaced scripts)."""
+    ref, hyp = normalise(reference), normalise(hypothesis)
+    if language in UNSPACED_LANGUAGES:
+        ref, hyp = ref.replace(" ", ""), hyp.replace(" ", "")
+    if not ref:
+        return 0.0 if not hyp else 1.0
+    return float(jiwer.cer(ref, hyp))
+
+
+def pick_subtitles(workspace: Workspace, source: SourceRecord, language: str) -> Path | None:
+    """The creator (manual) subtitle file of the source in ``language``, if harvest saved one."""
+    manual = [s for s in source.subtitles if s.kind == "manual"]
+    for sub in sorted(manual, key=lambda s: (s.language.split("-")[0] != language, s.language)):
+        path = workspace.absolute(sub.path)
+        if path.is_file():
+            return path
+    return None
