@@ -80,6 +80,13 @@ def _one_line(record: dict) -> None:
     record["message"] = record["message"].replace("\r", " ").replace("\n", " ⏎ ")
 
 
+def _console_format(record: dict) -> str:
+    """Console lines; a DONE line shows only its unit (its file list can be 300 KB)."""
+    if record["level"].name == DONE_LEVEL:
+        return "<level>{level: <7}</level> | {extra[stage]} | done {extra[unit]}\n"
+    return CONSOLE_FORMAT + "\n"
+
+
 def _console_write(message: str) -> None:
     """Print through tqdm so log lines do not tear progress bars."""
     try:
@@ -100,7 +107,7 @@ def setup_logging(workspace: Workspace, stage: str, verbose: bool = False) -> An
     logger.configure(patcher=_one_line, extra={"stage": stage})
     sink = _JournalSink(workspace.log_path)
     logger.add(sink, format=FILE_FORMAT, level="DEBUG", colorize=False, catch=False)
-    logger.add(_console_write, format=CONSOLE_FORMAT, level="DEBUG" if verbose else "INFO",
+    logger.add(_console_write, format=_console_format, level="DEBUG" if verbose else "INFO",
                colorize=sys.stderr.isatty())
     return logger.bind(stage=stage)
 
@@ -157,7 +164,7 @@ class Journal:
         entry = DoneEntry(self.stage, unit, params, listing, extra or {})
         payload = json.dumps({"params": params, "files": listing, "extra": entry.extra},
                              ensure_ascii=False, sort_keys=True)
-        logger.bind(stage=self.stage).log(DONE_LEVEL, f"{unit} {payload}")
+        logger.bind(stage=self.stage, unit=unit).log(DONE_LEVEL, f"{unit} {payload}")
         self._entries[unit] = entry
         return entry
 
