@@ -62,11 +62,12 @@ def make_transcriber(backend: str, folder: Path, language: str | None) -> Callab
         return transcribe_ct2
     from transformers import pipeline
 
-    asr = pipeline("automatic-speech-recognition", model=str(folder), chunk_length_s=30)
+    asr = pipeline("automatic-speech-recognition", model=str(folder))
     kwargs = {"language": language} if language else {}
 
     def transcribe_hf(path: str) -> str:
-        return asr(path, generate_kwargs=kwargs)["text"].strip()
+        # Timestamps switch on Whisper's own long-form decoding: recordings over 30 s work.
+        return asr(path, return_timestamps=True, generate_kwargs=kwargs)["text"].strip()
 
     return transcribe_hf
 

@@ -1,0 +1,163 @@
+"""Peak GPU memory and training speed per --vram preset, against the seed's configuration.
+
+Needs a CUDA GPU (tests never do). For a whisper-small sized model (built
+from its config with random weights when the real ones cannot be fetched;
+``--model SPEC`` loads real ones), each configuration runs in its own
+subprocess with ``torch.cuda.set_per_process_memory_fraction`` capping the
+GPU at the preset's size, so a 6 GB or 8 GB laptop is simulated on a bigger
+card. It reports ``torch.cuda.max_memory_allocated`` and seconds of audio
+trained per second, as a ratio to the seed configuration measured in the
+same run: batch 8 x accumulation 2, fp16, gradient checkpointing, AdamW,
+unpacked 10 s windows (each one padded to 30 s).
+
+Goal: <= 6 GiB peak at effective batch 16, and >= 3x the seed's audio/s.
+
+    .venv/bin/python bench/finetune_memory.py [--steps 6] [--presets 4 6 8 12 16 24]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+WINDOW_S = 10.0  # one segment window
+PACKED_S = 30.0  # three windows packed into one input
+TOKENS_PER_10_S = 40  # typical label length of 10 s of speech
+EFFECTIVE_BATCH = 16
+GOAL_PEAK_GIB = 6.0
+GOAL_SPEEDUP = 3.0
+SMALL_CONFIG = dict(d_model=768, encoder_layers=12, decoder_layers=12, encoder_attention_heads=12,
+                    decoder_attention_heads=12, encoder_ffn_dim=3072, decoder_ffn_dim=3072,
+                    vocab_size=51865, num_mel_bins=80, max_source_positions=1500,
+                    max_target_positions=448, decoder_start_token_id=50258, pad_token_id=50257,
+                    eos_token_id=50257)
+
+
+def build_model(spec: str | None):  # noqa: ANN201
+    from transformers import WhisperConfig, WhisperForConditionalGeneration
+
+    if spec:
+        from whcore.models import load_hf_whisper
+
+        return load_hf_whisper(spec)[0]
+    return WhisperForConditionalGeneration(WhisperConfig(**SMALL_CONFIG))
+
+
+def run_one(config: dict) -> dict:
+    """Train ``config["steps"]`` steps of one configuration; returns its measurements."""
+    import torch
+    from accelerate import Accelerator
+
+    from finetune.presets import bitsandbytes_available, make_plan
+    from finetune.train import apply_lora, make_optimizer
+
+    total_gib = torch.cuda.get_device_properties(0).total_memory / 2**30
+    if config["cap_gib"]:
+        torch.cuda.set_per_process_memory_fraction(min(1.0, config["cap_gib"] / total_gib))
+    model = build_model(config["model"])
+    params = sum(p.numel() for p in model.parameters())
+    if config["name"] == "seed":
+        batch, accumulation, precision, optimizer_name, lora = 8, 2, "fp16", "adamw", False
+    else:
+        plan = make_plan(effective_batch=EFFECTIVE_BATCH, model_params=params, cuda=True,
+                         vram_gb=config["vram"], bf16_supported=torch.cuda.is_bf16_supported(),
+                         bnb_available=bitsandbytes_available())
+        batch, accumulation = plan.per_device_batch, plan.grad_accumulation
+        precision, optimizer_name, lora = plan.precision, plan.optimizer, plan.lora
+    model.config.use_cache = False
+    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if lora:
+        model = apply_lora(model)
+    accelerator = Accelerator(mixed_precision=precision)
+    optimizer = make_optimizer(optimizer_name, [p for p in model.parameters() if p.requires_grad], 1e-5)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    packed = config["packed"]
+    audio_per_input = PACKED_S if packed else WINDOW_S
+    label_len = int(TOKENS_PER_10_S * audio_per_input / WINDOW_S)
+    features = torch.randn(batch, 80, 3000, device=accelerator.device)
+    labels = torch.randint(0, 50000, (batch, label_len), device=accelerator.device)
+    timings = []
+    try:
+        for step in range(config["steps"] + 1):  # step 0 warms up kernels and the allocator
+            torch.cuda.synchronize()
+            started = time.perf_counter()
+            optimizer.zero_grad(set_to_none=True)
+            for _ in range(accumulation):
+                loss = model(input_features=features, labels=labels).loss / accumulation
+                accelerator.backward(loss)
+            optimizer.step()
+            torch.cuda.synchronize()
+            if step:
+                timings.append(time.perf_counter() - started)
+    except torch.cuda.OutOfMemoryError:
+        return {**config, "oom": True, "batch": batch, "accumulation": accumulation}
+    step_s = sum(timings) / len(timings)
+    samples = batch * accumulation
+    return {**config, "oom": False, "batch": batch, "accumulation": accumulation,
+            "precision": precision, "optimizer": optimizer_name, "lora": lora, "params": params,
+            "peak_gib": torch.cuda.max_memory_allocated() / 2**30, "step_s": step_s,
+            "samples_per_s": samples / step_s, "audio_s_per_s": samples * audio_per_input / step_s}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=int, default=6, help="timed optimizer steps per configuration")
+    parser.add_argument("--presets", type=float, nargs="+", default=[4, 6, 8, 12, 16, 24],
+                        help="VRAM presets (GiB) to measure, each capped to its size")
+    parser.add_argument("--seed-cap", type=float, default=8.0,
+                        help="GiB cap for the seed configuration (the reference laptop had 8 GB)")
+    parser.add_argument("--model", help="model SPEC to load instead of a random whisper-small")
+    parser.add_argument("--one", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    import torch
+
+    if not torch.cuda.is_available():
+        print("error: bench/finetune_memory.py measures GPU memory and needs a CUDA GPU; "
+              "none is visible to torch here (CPU-only build or no device)", file=sys.stderr)
+        return 2
+    if args.one:
+        print(json.dumps(run_one(json.loads(args.one))))
+        return 0
+    configs = [{"name": "seed", "vram": None, "cap_gib": args.seed_cap, "packed": False}]
+    configs += [{"name": f"preset {v:g} GB", "vram": v, "cap_gib": v, "packed": True} for v in args.presets]
+    total = torch.cuda.get_device_properties(0).total_memory / 2**30
+    print(f"device: {torch.cuda.get_device_name(0)}, {total:.1f} GiB; model: "
+          f"{args.model or 'whisper-small config, random weights'}; {args.steps} timed steps each")
+    rows = []
+    for config in configs:
+        config = {**config, "steps": args.steps, "model": args.model}
+        result = subprocess.run([sys.executable, __file__, "--one", json.dumps(config)],
+                                capture_output=True, text=True)
+        if result.returncode != 0:
+            print(f"{config['name']}: failed\n{result.stderr[-2000:]}", file=sys.stderr)
+            continue
+        rows.append(json.loads(result.stdout.strip().splitlines()[-1]))
+    seed = next((r for r in rows if r["name"] == "seed" and not r["oom"]), None)
+    print(f"{'configuration':<16}{'cap GiB':>8}{'batch x acc':>12}{'prec':>6}{'optim':>12}"
+          f"{'peak GiB':>10}{'s/step':>8}{'samples/s':>10}{'audio s/s':>10}{'vs seed':>8}")
+    for r in rows:
+        if r["oom"]:
+            print(f"{r['name']:<16}{r['cap_gib']:>8.1f}{r['batch']:>6} x {r['accumulation']:<3}  OUT OF MEMORY")
+            continue
+        ratio = r["audio_s_per_s"] / seed["audio_s_per_s"] if seed else float("nan")
+        print(f"{r['name']:<16}{r['cap_gib']:>8.1f}{r['batch']:>6} x {r['accumulation']:<4}"
+              f"{r['precision']:>6}{r['optimizer']:>12}{r['peak_gib']:>10.2f}{r['step_s']:>8.2f}"
+              f"{r['samples_per_s']:>10.2f}{r['audio_s_per_s']:>10.1f}{ratio:>7.2f}x")
+    fits = [r for r in rows if r["name"] != "seed" and not r["oom"] and r["peak_gib"] <= GOAL_PEAK_GIB]
+    best = max(fits, key=lambda r: r["audio_s_per_s"], default=None)
+    if best and seed:
+        speedup = best["audio_s_per_s"] / seed["audio_s_per_s"]
+        print(f"goal: best preset within {GOAL_PEAK_GIB:g} GiB is {best['name']} at "
+              f"{best['peak_gib']:.2f} GiB, {speedup:.2f}x the seed's audio/s "
+              f"({'met' if speedup >= GOAL_SPEEDUP else 'NOT met'}: >= {GOAL_SPEEDUP:g}x)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
