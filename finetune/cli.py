@@ -18,10 +18,9 @@ from finetune.options import DEFAULT_EFFECTIVE_BATCH, DEFAULT_LEARNING_RATE, DEF
 from finetune.presets import VRAM_PRESETS_GB
 from whcore.cli import make_parser, positive_float, positive_int
 from whcore.journal import setup_logging
-from whcore.workspace import open_workspace, workspace_lock
+from whcore.workspace import Workspace, open_workspace, workspace_lock
 
 STAGE = "finetune"
-CHECKPOINTS_DIR = "checkpoints"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,10 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def options_from_args(args: argparse.Namespace, workspace_root: Path) -> FinetuneOptions:
-    output = Path(args.output).expanduser().resolve() if args.output else workspace_root / "model"
-    dataset = Path(args.dataset).expanduser().resolve() if args.dataset else workspace_root / "dataset"
+    workspace = Workspace(workspace_root)
+    output = Path(args.output).expanduser().resolve() if args.output else workspace.model_dir
+    dataset = Path(args.dataset).expanduser().resolve() if args.dataset else workspace.dataset_dir
     return FinetuneOptions(
-        dataset=dataset, output=output, checkpoints=workspace_root / CHECKPOINTS_DIR,
+        dataset=dataset, output=output, checkpoints=workspace.checkpoints_dir,
         model=args.model, language=args.language, task=args.task, max_steps=args.max_steps,
         eval_steps=args.eval_steps, patience=args.patience, learning_rate=args.learning_rate,
         warmup_steps=max(0, args.warmup_steps), effective_batch=args.effective_batch,

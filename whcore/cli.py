@@ -18,7 +18,17 @@ EXIT_INTERRUPTED = 130
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Show defaults and keep the description's line breaks."""
+    """Show defaults and keep the description's line breaks.
+
+    Defaults of None (the help text says what happens instead) and of on/off
+    switches (a flag's name says it) are not printed: "(default: None)" tells
+    a user nothing.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or isinstance(action.default, bool):
+            return action.help
+        return super()._get_help_string(action)
 
 
 def make_parser(prog: str, description: str) -> argparse.ArgumentParser:

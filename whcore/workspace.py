@@ -10,6 +10,7 @@ its outputs at the paths named here, so no stage guesses another's layout::
     <workspace>/labels/<id>.jsonl       one LabelRecord per window
     <workspace>/dataset/                Hugging Face audiofolder (train/, test/)
     <workspace>/model/                  fine-tuned model
+    <workspace>/checkpoints/            training checkpoints (removed once the model is exported)
 """
 
 from __future__ import annotations
@@ -63,6 +64,10 @@ class Workspace:
     @property
     def model_dir(self) -> Path:
         return self.root / "model"
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.root / "checkpoints"
 
     def source_record_path(self, source_id: str) -> Path:
         return self.sources_dir / f"{source_id}.json"
