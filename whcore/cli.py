@@ -39,37 +39,31 @@ def make_parser(prog: str, description: str) -> argparse.ArgumentParser:
     return parser
 
 
+def _parse_number(text: str, convert: Callable[[str], float], ok: Callable[[float], bool],
+                  rule: str, kind: str = "a number") -> float:
+    """Convert ``text`` with ``convert`` and check it, with argparse's one-line errors."""
+    try:
+        value = convert(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {kind}") from None
+    if not ok(value):
+        raise argparse.ArgumentTypeError(f"{text} {rule}")
+    return value
+
+
 def positive_float(text: str) -> float:
     """argparse type: a float > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text} must be greater than 0")
-    return value
+    return _parse_number(text, float, lambda v: v > 0, "must be greater than 0")
 
 
 def non_negative_float(text: str) -> float:
     """argparse type: a float >= 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text} must not be negative")
-    return value
+    return _parse_number(text, float, lambda v: v >= 0, "must not be negative")
 
 
 def positive_int(text: str) -> int:
     """argparse type: an int > 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text} must be greater than 0")
-    return value
+    return int(_parse_number(text, int, lambda v: v > 0, "must be greater than 0", "a whole number"))
 
 
 def run_main(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> None:
