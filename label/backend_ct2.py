@@ -77,6 +77,11 @@ class Ct2Engine:
         self._tokenizers: dict[str, Tokenizer] = {}
 
     @property
+    def faster_whisper_model(self) -> WhisperModel:
+        """The faster-whisper wrapper around the same weights (bench/label.py's baseline uses it)."""
+        return self._fw
+
+    @property
     def languages(self) -> list[str]:
         return list(self._fw.supported_languages)
 

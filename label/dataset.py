@@ -100,8 +100,9 @@ def dataset_card(summary: DatasetSummary, sources: Sequence[SourceRecord], langu
         "is one source), so overlapping windows never sit on both sides.", "",
         "| split | windows | hours |", "|---|---|---|"]
     lines += [f"| {s} | {summary.rows[s]} | {hours[s]:.3f} |" for s in (TRAIN, TEST)]
-    lines += ["", f"Windows labelled: {total_windows}; kept: {sum(summary.rows.values())}; "
-              f"left out as the time-split gap: {summary.left_out}.", "", "## Filters", "",
+    passed = sum(summary.rows.values()) + summary.left_out
+    lines += ["", f"Windows labelled: {total_windows}; passed the filters: {passed}; in the dataset: "
+              f"{sum(summary.rows.values())} ({summary.left_out} left out as the time-split gap).", "", "## Filters", "",
               "| setting | value |", "|---|---|"]
     lines += [f"| {key} | {value} |" for key, value in settings.items()]
     lines += ["", "| rejected by | windows |", "|---|---|"]

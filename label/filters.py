@@ -10,7 +10,6 @@ hallucinated). Each filter returns its flag name or None.
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Callable, Sequence

@@ -40,7 +40,7 @@ from label.subtitles import cer, parse_vtt, pick_subtitles, reference_texts
 from whcore.atomic import read_jsonl, sweep_temp_files, write_jsonl, write_text
 from whcore.errors import SourceError
 from whcore.journal import Journal, file_sha256, params_digest
-from whcore.records import SAMPLE_RATE, LabelRecord, SourceRecord, WindowRecord
+from whcore.records import LabelRecord, SourceRecord, WindowRecord
 from whcore.workspace import Workspace
 
 MODES = ("longform", "windows")
@@ -164,7 +164,7 @@ class Labeller:
         windows = read_window_records(self.workspace, source_id)
         audios = read_windows(self.workspace, windows)
         seconds = (sum(len(a) for a in audios) if self.options.mode == "windows"
-                   else len(reassemble(windows, audios))) / SAMPLE_RATE
+                   else max((w.end for w in windows), default=0.0))
         with tqdm(total=seconds, desc=f"label {source_id}", unit="s", leave=False) as bar:
             language, decodes = self.decode(windows, self.options.language, audios, bar)
         records = [label_record(w, d) for w, d in zip(windows, decodes)]
@@ -175,7 +175,7 @@ class Labeller:
         if self.options.text == "subtitles":
             for record in records:
                 if record.reference:
-                    record.text = convert_script(record.reference, self.options.script)
+                    record.text = record.reference  # already in the --script script
         return records
 
     def add_references(self, source_id: str, records: list[LabelRecord], windows: Sequence[WindowRecord],

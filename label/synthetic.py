@@ -8,6 +8,7 @@ speech with known text, silence, white and pink noise, tones.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -121,7 +122,6 @@ def write_source(workspace: Workspace, journal: Journal, source: SyntheticSource
         record.subtitles = [{"language": "en", "kind": "manual", "path": workspace.relative(vtt)}]
         record = SourceRecord.from_dict(record.to_dict())
     workspace.sources_dir.mkdir(parents=True, exist_ok=True)
-    import json
     workspace.source_record_path(source.source_id).write_text(json.dumps(record.to_dict()), encoding="utf-8")
     folder = workspace.source_windows_dir(source.source_id)
     folder.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,212 @@
+"""The label stage end to end with the real offline model on generated workspaces.
+
+One labelled reference workspace (built once per module) holds three sources:
+the example lecture (10 s windows, 2 s overlap), a junk source (silence, white
+and pink noise, tones) and a short espeak source with creator subtitles, one
+cue of which is wrong. Other tests relabel copies of it in other ways and
+compare with the reference.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from label.cli import main as label_main
+from label.synthetic import (SyntheticSource, build_workspace, decode_file, espeak, fit, pink_noise, silence,
+                             tone, white_noise)
+from whcore.atomic import read_jsonl
+from whcore.errors import UserError
+from whcore.records import LabelRecord
+
+REPO = Path(__file__).resolve().parent.parent
+SENTENCES = ["The river flows quietly past the old stone bridge.",
+             "Every morning the baker opens his shop early.",
+             "Scientists found a new kind of frog in the forest."]
+LECTURE_SECONDS = 42  # the first three paragraphs: 5 windows keep the suite fast
+JUNK = ["silence", "white noise", "pink noise", "tone 440 Hz", "tone 1000 Hz"]
+
+
+def subtitles_vtt() -> str:
+    texts = SENTENCES[:2] + ["Cooking pasta requires salted boiling water."]  # the last cue is wrong
+    cues = [f"00:00:{10 * i:02d}.000 --> 00:00:{10 * i + 10:02d}.000\n{text}\n" for i, text in enumerate(texts)]
+    return "WEBVTT\n\n" + "\n".join(cues)
+
+
+def make_sources() -> list[SyntheticSource]:
+    junk = np.concatenate([silence(10), white_noise(10, 0.05), pink_noise(10, 0.1), tone(10, 440.0),
+                           tone(10, 1000.0, 0.1)])
+    speech = np.concatenate([fit(espeak(s), 10.0) for s in SENTENCES])
+    lecture = decode_file(REPO / "examples" / "espeak_lecture.opus")[:LECTURE_SECONDS * 16000]
+    return [SyntheticSource("lecture", lecture, "Lecture"),
+            SyntheticSource("junk", junk, "Junk"),
+            SyntheticSource("subs", speech, "With subtitles", subtitles_vtt())]
+
+
+def labels_of(root: Path) -> list[LabelRecord]:
+    return [LabelRecord.from_dict(r) for p in sorted((root / "labels").glob("*.jsonl")) for r in read_jsonl(p)]
+
+
+def outputs(root: Path) -> dict[str, bytes]:
+    """The bytes of every label file and dataset manifest (what must match between runs)."""
+    paths = sorted((root / "labels").glob("*.jsonl")) + [root / "dataset" / "README.md"] + \
+        sorted((root / "dataset").glob("*/metadata.csv"))
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in paths}
+
+
+@pytest.fixture(scope="module")
+def fresh(tmp_path_factory) -> Path:
+    """An unlabelled workspace (segment done), never modified: tests copy it."""
+    root = tmp_path_factory.mktemp("label") / "fresh"
+    build_workspace(root, make_sources()[:1], window=10.0, overlap=2.0)
+    build_workspace(root, make_sources()[1:], window=10.0, overlap=0.0)
+    return root
+
+
+def copy_of(fresh: Path, tmp_path: Path, name: str = "ws") -> Path:
+    target = tmp_path / name
+    shutil.copytree(fresh, target)
+    return target
+
+
+@pytest.fixture(scope="module")
+def labelled(fresh, tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("labelled") / "ws"
+    shutil.copytree(fresh, root)
+    assert label_main(["--workspace", str(root), "--language", "en"]) == 0
+    return root
+
+
+def test_junk_windows_rejected_speech_kept(labelled):
+    records = labels_of(labelled)
+    junk = [r for r in records if r.source_id == "junk"]
+    assert len(junk) == len(JUNK) and all(r.flags for r in junk), [(r.text, r.flags) for r in junk]
+    lecture = [r for r in records if r.source_id == "lecture"]
+    assert sum(r.kept for r in lecture) >= len(lecture) - 1
+    text = " ".join(r.text for r in lecture).lower()
+    for word in ("lecture", "rivers", "mountains", "weather", "clouds", "farmers"):
+        assert word in text
+
+
+def test_subtitle_reference_and_cer_gate(labelled):
+    subs = sorted((r for r in labels_of(labelled) if r.source_id == "subs"), key=lambda r: r.index)
+    assert [r.reference for r in subs] == SENTENCES[:2] + ["Cooking pasta requires salted boiling water."]
+    assert subs[0].reference_cer < 0.2 and subs[1].reference_cer < 0.2
+    assert subs[2].reference_cer > 0.5 and "subtitle_cer" in subs[2].flags
+    assert subs[0].kept and subs[1].kept
+
+
+def test_dataset_loads_as_audiofolder(labelled, tmp_path):
+    from datasets import load_dataset
+
+    data = load_dataset("audiofolder", data_dir=str(labelled / "dataset"), cache_dir=str(tmp_path / "cache"))
+    assert set(data) == {"train", "test"}
+    for split in data.values():
+        assert {"audio", "transcription", "source_id", "start", "end", "avg_logprob"} <= set(split.column_names)
+    train_sources, test_sources = set(data["train"]["source_id"]), set(data["test"]["source_id"])
+    assert train_sources and test_sources and not train_sources & test_sources
+    assert "junk" not in train_sources | test_sources
+    row = data["train"][0]
+    assert row["audio"]["sampling_rate"] == 16000 and row["transcription"]
+    assert abs(len(row["audio"]["array"]) / 16000 - (row["end"] - row["start"])) < 0.01
+    card = (labelled / "dataset" / "README.md").read_text()
+    assert card.startswith("---\n") and "Lecture" in card and "file:///synthetic/lecture.wav" in card
+    assert (labelled / "dataset" / "report.png").stat().st_size > 1000
+    assert "junk" in (labelled / "dataset" / "rejected.csv").read_text()
+
+
+def test_rerun_skips_without_rewriting(labelled):
+    before = {p: p.stat().st_mtime_ns for p in [*labelled.glob("labels/*.jsonl"), *labelled.glob("dataset/**/*")]}
+    assert label_main(["--workspace", str(labelled), "--language", "en"]) == 0
+    after = {p: p.stat().st_mtime_ns for p in before}
+    assert after == before
+    log = (labelled / "logs" / "log.txt").read_text()
+    assert "lecture: already labelled, skipping" in log and "dataset already up to date" in log
+
+
+def test_sharded_run_equals_single_run(fresh, labelled, tmp_path):
+    root = copy_of(fresh, tmp_path)
+    for shard in ("0/2", "1/2"):
+        assert label_main(["--workspace", str(root), "--language", "en", "--shard", shard]) == 0
+    assert outputs(root) == outputs(labelled)
+
+
+def test_resume_after_sigkill_equals_uninterrupted(fresh, labelled, tmp_path):
+    root = copy_of(fresh, tmp_path)
+    command = [sys.executable, "-m", "label", "--workspace", str(root), "--language", "en"]
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = root / "logs" / "log.txt"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        if "| DONE    | label" in log.read_text(errors="replace"):
+            break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    done = log.read_text().count("| DONE    | label")
+    assert 1 <= done < 4, "the kill should land between the first source and the dataset"
+    subprocess.run(command, cwd=REPO, check=True, capture_output=True)
+    assert outputs(root) == outputs(labelled)
+
+
+def test_windows_mode_rejects_junk(fresh, tmp_path):
+    root = copy_of(fresh, tmp_path)
+    shutil.rmtree(root / "windows" / "lecture")  # keep the run small: junk and subs only
+    assert label_main(["--workspace", str(root), "--mode", "windows", "--language", "en"]) == 0
+    records = labels_of(root)
+    assert all(r.flags for r in records if r.source_id == "junk")
+    subs = sorted((r for r in records if r.source_id == "subs"), key=lambda r: r.index)
+    assert subs[0].kept and subs[0].text.startswith("The river flows")
+    assert all(set(r.flags) <= {"subtitle_cer"} for r in subs)  # speech is never mistaken for junk
+
+
+def test_text_from_subtitles(fresh, tmp_path):
+    root = copy_of(fresh, tmp_path)
+    shutil.rmtree(root / "windows" / "lecture")
+    shutil.rmtree(root / "windows" / "junk")
+    assert label_main(["--workspace", str(root), "--language", "en", "--text", "subtitles"]) == 0
+    subs = sorted(labels_of(root), key=lambda r: r.index)
+    assert [r.text for r in subs[:2]] == SENTENCES[:2]
+    assert subs[2].flags == ["subtitle_cer"]
+
+
+@pytest.mark.parametrize("argv,fragment", [
+    (["--language", "xx"], "language 'xx'"),
+    (["--model", "/no/such/model"], "/no/such/model"),
+    (["--script", "klingon"], None),
+])
+def test_bad_arguments_fail_with_one_line(fresh, tmp_path, argv, fragment):
+    root = copy_of(fresh, tmp_path)
+    if fragment is None:
+        with pytest.raises(SystemExit):
+            label_main(["--workspace", str(root), *argv])
+    else:
+        with pytest.raises(UserError, match=fragment):
+            label_main(["--workspace", str(root), *argv])
+    assert not (root / "labels").exists() and not (root / "dataset").exists()
+
+
+def test_missing_or_unsegmented_workspace(tmp_path):
+    with pytest.raises(UserError, match="does not exist"):
+        label_main(["--workspace", str(tmp_path / "nope")])
+    with pytest.raises(UserError, match="python -m segment"):
+        label_main(["--workspace", str(tmp_path)])
+
+
+def test_transformers_backend_labels_windows(fresh, tmp_path):
+    root = copy_of(fresh, tmp_path)
+    shutil.rmtree(root / "windows" / "lecture")
+    shutil.rmtree(root / "windows" / "junk")
+    assert label_main(["--workspace", str(root), "--backend", "transformers", "--mode", "windows"]) == 0
+    subs = sorted(labels_of(root), key=lambda r: r.index)
+    assert subs[0].language == "en" and subs[0].kept
+    assert subs[0].text.startswith("The river flows") and subs[0].avg_logprob > -1.0
+    with pytest.raises(UserError, match="--mode windows"):
+        label_main(["--workspace", str(root), "--backend", "transformers"])
