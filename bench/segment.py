@@ -30,6 +30,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from whcore.media import ffmpeg_executable
+
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "bench" / "out"
 EXAMPLE = REPO / "examples" / "espeak_lecture.opus"
@@ -63,7 +65,7 @@ class Measure:
 
 
 def ffmpeg() -> str:
-    return shutil.which("ffmpeg") or __import__("imageio_ffmpeg").get_ffmpeg_exe()
+    return ffmpeg_executable()
 
 
 def make_input(hours: float) -> Path:

@@ -15,7 +15,6 @@ anything FFmpeg reads, so no post-processor (and no ffprobe) is needed.
 from __future__ import annotations
 
 import re
-import shutil
 import threading
 from dataclasses import dataclass
 from itertools import islice
@@ -27,6 +26,7 @@ from yt_dlp.utils import DownloadCancelled, PagedList
 
 from harvest.context import HarvestContext
 from harvest.license import cc_match_filter
+from whcore.media import find_ffmpeg
 
 PARTIAL_DIR_NAME = ".partial"  # under sources/: .part files of unfinished downloads
 SUBS_DIR_NAME = "subs"  # under sources/: saved subtitle tracks
@@ -38,19 +38,6 @@ PLAYLIST_TYPES = frozenset({"playlist", "multi_video"})
 REFERENCE_TYPES = frozenset({"url", "url_transparent"})
 # Fields of a url_transparent entry that must not override the extracted video (as in yt-dlp).
 TRANSPARENT_KEEP = frozenset({"_type", "url", "ie_key", "id", "extractor", "extractor_key"})
-
-
-def ffmpeg_location() -> str | None:
-    """The system ffmpeg if on PATH, else the binary imageio-ffmpeg ships."""
-    system = shutil.which("ffmpeg")
-    if system:
-        return system
-    try:
-        import imageio_ffmpeg
-
-        return imageio_ffmpeg.get_ffmpeg_exe()
-    except (ImportError, RuntimeError):
-        return None
 
 
 def backoff_s(attempt: int) -> float:
@@ -140,7 +127,7 @@ def ytdlp_params(ctx: HarvestContext, progress: ByteProgress) -> dict[str, Any]:
         "ignoreerrors": False,
         "color": {"stdout": "no_color", "stderr": "no_color"},
     }
-    location = ffmpeg_location()
+    location = find_ffmpeg()
     if location:
         params["ffmpeg_location"] = location
     if not options.allow_any_license:

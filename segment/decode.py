@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import fcntl
 import os
-import shutil
 import subprocess
 import tempfile
-from functools import lru_cache
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 
 from whcore.errors import SourceError
+from whcore.media import ffmpeg_executable
 from whcore.records import SAMPLE_RATE
 
 BYTES_PER_SAMPLE = 2  # s16le
@@ -30,20 +29,6 @@ FFMPEG_SIGNALLED_CODES = (255, -2, -9, -15)  # ffmpeg's exit after SIGINT/SIGTER
 # First atom types of MP4/MOV-family files (bytes 4..8). For those, ffmpeg's default
 # "advanced" edit-list handling copies the whole sample index: +40 MB for 10 h of AAC.
 MOV_LEADING_ATOMS = (b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot")
-
-
-@lru_cache(maxsize=1)
-def ffmpeg_executable() -> str:
-    """The ffmpeg binary: the one on PATH, else the one bundled with imageio-ffmpeg."""
-    system = shutil.which("ffmpeg")
-    if system:
-        return system
-    try:
-        import imageio_ffmpeg
-    except ImportError:  # pragma: no cover - imageio-ffmpeg is a dependency
-        raise SourceError("ffmpeg not found: install it (apt install ffmpeg) or "
-                          "`pip install imageio-ffmpeg`") from None
-    return imageio_ffmpeg.get_ffmpeg_exe()
 
 
 def is_mov_family(path: Path) -> bool:
