@@ -9,7 +9,6 @@ dataset has its own card, that card's sources section.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from finetune.data import DatasetInput
@@ -125,7 +124,7 @@ def _source_record(workspace: Workspace | None, source_id: str) -> SourceRecord 
         return None
     path = workspace.source_record_path(source_id)
     try:
-        return SourceRecord.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        return SourceRecord.read(path)
     except (OSError, ValueError, TypeError):
         return None
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import json
 import os
 import zlib
 from collections import Counter
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from finetune.audio import audio_seconds
+from whcore.atomic import read_jsonl
 from whcore.errors import UserError
 
 SPLITS = ("train", "test")
@@ -103,8 +103,7 @@ def _read_metadata(folder: Path) -> list[tuple[Path, dict]]:
 
 def _metadata_rows(meta: Path) -> list[dict]:
     if meta.suffix == ".jsonl":
-        with open(meta, encoding="utf-8") as handle:
-            return [json.loads(line) for line in handle if line.strip()]
+        return read_jsonl(meta)
     with open(meta, encoding="utf-8", newline="") as handle:
         return list(csv.DictReader(handle))
 

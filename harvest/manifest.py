@@ -29,7 +29,7 @@ def write_source_record(workspace: Workspace, record: SourceRecord) -> Path:
 
 
 def read_source_record(path: Path) -> SourceRecord:
-    return SourceRecord.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    return SourceRecord.read(path)
 
 
 def load_source_records(workspace: Workspace) -> list[SourceRecord]:

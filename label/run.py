@@ -17,7 +17,6 @@ import dataclasses
 import fcntl
 import hashlib
 import io
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,7 +109,7 @@ def read_source_record(workspace: Workspace, source_id: str) -> SourceRecord | N
     path = workspace.source_record_path(source_id)
     if not path.is_file():
         return None
-    return SourceRecord.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    return SourceRecord.read(path)
 
 
 def read_window_records(workspace: Workspace, source_id: str) -> list[WindowRecord]:

@@ -72,7 +72,7 @@ def load_sources(workspace: Workspace, log: Any) -> tuple[list[SourceRecord], li
     records, failures = [], []
     for path in require_sources(workspace):
         try:
-            record = SourceRecord.from_dict(json.loads(path.read_text(encoding="utf-8")))
+            record = SourceRecord.read(path)
         except (ValueError, TypeError, AttributeError) as error:
             message = f"source record {path} is not valid JSON ({error}): rerun `python -m harvest`"
             log.error(message)

@@ -24,12 +24,16 @@ import json
 import re
 import struct
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 
 from whcore.errors import UserError
 from whcore.model_cache import atomic_directory
+
+if TYPE_CHECKING:  # torch and transformers load lazily: importing them costs seconds
+    import torch
+    from transformers import GenerationConfig, WhisperConfig, WhisperProcessor
 
 CONVERTER_VERSION = 1  # bump when the output changes, so cached conversions are redone
 CT2_BINARY_VERSION = 6  # model.bin layout version this reader understands

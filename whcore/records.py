@@ -9,8 +9,10 @@ stage already knows. Times are seconds in the source as floats named
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 SAMPLE_RATE = 16000  # Hz, what Whisper consumes
@@ -86,6 +88,11 @@ class SourceRecord(_JsonRecord):
         record.subtitles = [s if isinstance(s, Subtitle) else Subtitle.from_dict(s)
                             for s in record.subtitles]
         return record
+
+    @classmethod
+    def read(cls, path: Path) -> "SourceRecord":
+        """Load ``sources/<id>.json``; ValueError/TypeError if it is not a record."""
+        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
 
 
 @dataclass
