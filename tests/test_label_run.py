@@ -76,6 +76,14 @@ def copy_of(fresh: Path, tmp_path: Path, name: str = "ws") -> Path:
     return target
 
 
+def subs_only_copy(fresh: Path, tmp_path: Path) -> Path:
+    """A copy whose only segmented source is the one with creator subtitles (keeps runs short)."""
+    root = copy_of(fresh, tmp_path)
+    shutil.rmtree(root / "windows" / "lecture")
+    shutil.rmtree(root / "windows" / "junk")
+    return root
+
+
 @pytest.fixture(scope="module")
 def labelled(fresh, tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("labelled") / "ws"
@@ -168,9 +176,7 @@ def test_windows_mode_rejects_junk(fresh, tmp_path):
 
 
 def test_text_from_subtitles(fresh, tmp_path):
-    root = copy_of(fresh, tmp_path)
-    shutil.rmtree(root / "windows" / "lecture")
-    shutil.rmtree(root / "windows" / "junk")
+    root = subs_only_copy(fresh, tmp_path)
     assert label_main(["--workspace", str(root), "--language", "en", "--text", "subtitles"]) == 0
     subs = sorted(labels_of(root), key=lambda r: r.index)
     assert [r.text for r in subs[:2]] == SENTENCES[:2]
@@ -201,9 +207,7 @@ def test_missing_or_unsegmented_workspace(tmp_path):
 
 
 def test_transformers_backend_labels_windows(fresh, tmp_path):
-    root = copy_of(fresh, tmp_path)
-    shutil.rmtree(root / "windows" / "lecture")
-    shutil.rmtree(root / "windows" / "junk")
+    root = subs_only_copy(fresh, tmp_path)
     assert label_main(["--workspace", str(root), "--backend", "transformers", "--mode", "windows"]) == 0
     subs = sorted(labels_of(root), key=lambda r: r.index)
     assert subs[0].language == "en" and subs[0].kept
