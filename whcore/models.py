@@ -263,3 +263,40 @@ def _read_json(path: Path) -> dict:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0][:200] if text else type(exc).__name__
+
+
+# A fingerprint reads this much of the head and tail of each weight file: retraining
+# changes every tensor, so two 4 MiB samples plus the size tell versions apart in
+# milliseconds, where hashing a 1 GB model would cost seconds on every run.
+FINGERPRINT_SAMPLE_BYTES = 4 << 20  # 4 MiB
+WEIGHT_FILES = ("model.bin", *TRANSFORMERS_WEIGHTS)
+
+
+def model_fingerprint(spec: str) -> str:
+    """A short content identity of the weights ``spec`` names, for journal params.
+
+    It changes when a model folder is retrained or re-exported in place, so a stage
+    whose output depends on the model (label's texts, finetune's starting point)
+    redoes that work instead of reusing results made with the old weights.
+    """
+    model = resolve_model(spec)
+    if model.is_offline_base:
+        return f"{OFFLINE_BASE_SPEC}:{MODEL_BIN_SHA256[:16]}"
+    if model.kind == "hub":
+        return f"hub:{model.hub_id}"
+    digest = hashlib.sha256()
+    for name in WEIGHT_FILES:
+        for path in sorted(model.path.glob(f"{name.split('.')[0]}*{Path(name).suffix}")):
+            digest.update(path.name.encode() + b"\0" + _sample_digest(path))
+    return f"{model.kind}:{digest.hexdigest()[:16]}"
+
+
+def _sample_digest(path: Path) -> bytes:
+    size = path.stat().st_size
+    digest = hashlib.sha256(str(size).encode())
+    with open(path, "rb") as handle:
+        digest.update(handle.read(FINGERPRINT_SAMPLE_BYTES))
+        if size > FINGERPRINT_SAMPLE_BYTES:
+            handle.seek(max(FINGERPRINT_SAMPLE_BYTES, size - FINGERPRINT_SAMPLE_BYTES))
+            digest.update(handle.read())
+    return digest.digest()
