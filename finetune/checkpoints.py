@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from whcore.atomic import TEMP_PREFIX
-from whcore.journal import Journal
+from whcore.journal import Journal, checkpoint_unit, unit_step
 
 UNIT_PREFIX = "checkpoint-"
 WEIGHTS_NAME = "weights.safetensors"  # trainable parameters only (LoRA: the adapters)
@@ -50,11 +50,12 @@ class Progress:
 
 
 def unit_name(step: int) -> str:
-    return f"{UNIT_PREFIX}{step}"
+    """The journal unit of the checkpoint after ``step`` steps."""
+    return checkpoint_unit(step)
 
 
 def checkpoint_dir(root: Path, step: int) -> Path:
-    return root / unit_name(step)
+    return root / f"{UNIT_PREFIX}{step}"
 
 
 def trainable_state(model: Any) -> dict[str, torch.Tensor]:
@@ -110,9 +111,8 @@ def latest_recorded(journal: Journal, params: str, root: Path) -> Path | None:
     """The newest checkpoint the journal records for these params whose files are intact."""
     steps = []
     for unit in journal.entries():
-        if unit.startswith(UNIT_PREFIX) and unit[len(UNIT_PREFIX):].isdigit():
-            if journal.is_done(unit, params):
-                steps.append(int(unit[len(UNIT_PREFIX):]))
+        if unit_step(unit) is not None and journal.is_done(unit, params):
+            steps.append(unit_step(unit))
     return checkpoint_dir(root, max(steps)) if steps else None
 
 

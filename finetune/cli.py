@@ -1,8 +1,10 @@
 """`python -m finetune`: fine-tune Whisper on the workspace dataset and export it.
 
 Multi-GPU: ``accelerate launch -m finetune --workspace DIR ...`` runs one
-process per GPU (DDP); the effective batch is split across them. Only the
-first process takes the workspace lock and writes the journal and outputs.
+process per GPU (DDP); the effective batch is split across them. Every rank
+holds the workspace lock (shared between the ranks of the run, exclusive
+against other stages and a second launch); only the first writes the journal
+and outputs.
 """
 
 from __future__ import annotations
@@ -86,10 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = options_from_args(args, workspace.root)
     from finetune.run import finetune
 
-    if int(os.environ.get("RANK", "0")) != 0:  # other DDP ranks: no lock, no journal writes
-        finetune(options, workspace, setup_logging(workspace, STAGE, args.verbose))
-        return 0
-    with workspace_lock(workspace, STAGE):
+    rank, world = int(os.environ.get("RANK", "0") or 0), int(os.environ.get("WORLD_SIZE", "1") or 1)
+    with workspace_lock(workspace, STAGE, (rank, world)):
         log = setup_logging(workspace, STAGE, args.verbose)
         finetune(options, workspace, log)
     return 0

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-
-from whcore.journal import params_digest
+from typing import Any
 
 DEFAULT_MODEL = "openai/whisper-small"
 DEFAULT_EFFECTIVE_BATCH = 16  # samples per optimizer step, across devices and accumulation
@@ -44,9 +43,9 @@ class FinetuneOptions:
     cpu: bool = False  # force CPU even when CUDA is there
     resume: bool = False  # insist on resuming (error if no checkpoint is recorded)
 
-    def training_params(self, dataset_digest: str, language: str) -> str:
-        """Digest of what shapes the weights: a change means a fresh run, not a resume."""
-        return params_digest({
+    def training_params(self, dataset_digest: str, language: str) -> dict[str, Any]:
+        """What shapes the weights (journal params): a change means a fresh run, not a resume."""
+        return ({
             "model": self.model, "dataset": dataset_digest, "language": language, "task": self.task,
             "max_steps": self.max_steps, "eval_steps": self.eval_steps, "patience": self.patience,
             "learning_rate": self.learning_rate, "warmup_steps": self.warmup_steps,

@@ -27,11 +27,10 @@ from finetune.presets import TrainingPlan, bitsandbytes_available, detect_gpu, m
 from finetune.train import Trainer, TrainResult, format_scores, step_seconds_summary
 from whcore.atomic import write_text
 from whcore.errors import UserError
-from whcore.journal import Journal, params_digest
+from whcore.journal import MODEL_UNIT, Journal
 from whcore.workspace import Workspace
 
 STAGE = "finetune"
-MODEL_UNIT = "model"
 TASKS = ("transcribe", "translate")
 BYTES_PER_PARAM = 4  # fp32 master weights
 OPTIMIZER_STATE_FACTOR = {"adamw": 2.0, "adamw_8bit": 0.5, "adafactor": 0.1}  # x weight bytes
@@ -102,8 +101,8 @@ def build_plan(options: FinetuneOptions, model_params: int, train_inputs: int) -
                      num_processes=processes, lora=options.lora, batch_override=options.batch_size)
 
 
-def export_params(options: FinetuneOptions, training_params: str) -> str:
-    return params_digest({"training": training_params, "ct2": options.ct2_quantization})
+def export_params(options: FinetuneOptions, training_params: dict[str, Any]) -> dict[str, Any]:
+    return {"training": training_params, "ct2": options.ct2_quantization}
 
 
 def finetune(options: FinetuneOptions, workspace: Workspace, log: Any) -> Path:

@@ -33,9 +33,8 @@ from finetune.options import FinetuneOptions
 from finetune.packing import Pack
 from finetune.presets import TrainingPlan, with_batch
 from whcore.errors import UserError
-from whcore.journal import Journal
+from whcore.journal import BASELINE_UNIT, Journal
 
-BASELINE_UNIT = "baseline"
 MAX_GRAD_NORM = 1.0
 EVAL_BATCH_CPU = 4
 LORA_RANK = 32  # adapters on attention q/v: ~1 % of whisper-medium's parameters

@@ -35,7 +35,7 @@ class Catalog:
     @classmethod
     def build(cls, journal: Journal, records: list[SourceRecord]) -> "Catalog":
         catalog = cls()
-        for unit, entry in journal.entries().items():
+        for unit, entry in journal.source_entries().items():
             extractor, original = entry.extra.get("extractor"), entry.extra.get("id")
             if extractor and original is not None:
                 catalog._add(unit, (extractor, str(original)), "")

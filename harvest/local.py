@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 
 from whcore.atomic import temp_path_for
-from whcore.journal import file_sha256, params_digest
+from whcore.journal import file_sha256, source_unit
 from whcore.records import SourceRecord
 
 from harvest.context import HarvestContext
@@ -24,7 +24,7 @@ from harvest.probe import NotAudioError, probe_audio
 from harvest.sources import LocalSource
 
 LOCAL_EXTRACTOR = "local"
-LOCAL_PARAMS = params_digest({"kind": "local", "version": 1})
+LOCAL_PARAMS = {"kind": "local", "version": 1}  # journal params of a local file
 
 
 def place_file(source: Path, destination: Path) -> None:
@@ -48,7 +48,7 @@ def harvest_local(ctx: HarvestContext, source: LocalSource) -> Outcome:
     """Take one local file as a source (or skip it if it is already in place)."""
     key = (LOCAL_EXTRACTOR, str(source.path))
     known = ctx.catalog.source_id_of(key)
-    if known is not None and ctx.journal.is_done(known, LOCAL_PARAMS):
+    if known is not None and ctx.journal.is_done(source_unit(known), LOCAL_PARAMS):
         ctx.log.info(f"skipped {known}: already have {source.path}")
         return Outcome(Status.SKIPPED, source.label, known, "already have")
     try:
@@ -69,8 +69,8 @@ def harvest_local(ctx: HarvestContext, source: LocalSource) -> Outcome:
         url=source.path.as_uri(), title=source.path.stem, duration=probe.duration,
         license=USER_PROVIDED_LICENSE, audio_path=ctx.workspace.relative(audio), sha256=sha256)
     record_path = write_source_record(ctx.workspace, record)
-    ctx.journal.mark_done(source_id, LOCAL_PARAMS, files=[audio], hashed=[record_path],
-                          extra={"extractor": LOCAL_EXTRACTOR, "id": str(source.path)})
+    ctx.journal.mark_done(source_unit(source_id), LOCAL_PARAMS, files=[audio], hashed=[record_path],
+                          extra={"extractor": LOCAL_EXTRACTOR, "id": str(source.path), "seconds": probe.duration})
     ctx.catalog.add(record, key)
     ctx.log.info(f"added {source_id}: {source.path} ({probe.codec}, {probe.duration or 0:.1f} s)")
     return Outcome(Status.DOWNLOADED, source.label, source_id, "local file")

@@ -13,7 +13,7 @@ from typing import Any
 
 from yt_dlp.utils import DownloadError, unsmuggle_url
 
-from whcore.journal import file_sha256, params_digest
+from whcore.journal import file_sha256, source_unit
 from whcore.records import SourceRecord
 
 from harvest.catalog import short_hash
@@ -30,10 +30,9 @@ from harvest.subtitles import saved_subtitles
 MAX_NESTING = 3  # channel -> tab -> playlist -> video
 
 
-def online_params(ctx: HarvestContext) -> str:
-    """Digest of the options that shape an online source's outputs."""
-    return params_digest({"kind": "online", "subs": sorted(ctx.options.subtitle_langs),
-                          "auto_subs": ctx.options.auto_subs})
+def online_params(ctx: HarvestContext) -> dict[str, Any]:
+    """The options that shape an online source's outputs (journal params)."""
+    return {"kind": "online", "subs": sorted(ctx.options.subtitle_langs), "auto_subs": ctx.options.auto_subs}
 
 
 def known_outcome(ctx: HarvestContext, key: tuple[str, str], label: str, claim: bool = True) -> Outcome | None:
@@ -43,7 +42,7 @@ def known_outcome(ctx: HarvestContext, key: tuple[str, str], label: str, claim: 
     met again in this run (two playlists) is skipped, not fetched twice.
     """
     source_id = ctx.catalog.source_id_of(key)
-    if source_id is not None and ctx.journal.is_done(source_id, online_params(ctx)):
+    if source_id is not None and ctx.journal.is_done(source_unit(source_id), online_params(ctx)):
         ctx.log.info(f"skipped {source_id}: already have it ({key[0]} {key[1]})")
         return Outcome(Status.SKIPPED, label, source_id, "already have")
     rejection = ctx.rejected.get(*key)
@@ -156,8 +155,9 @@ def _finish(ctx: HarvestContext, info: dict[str, Any], key: tuple[str, str], sou
         record = _record(ctx, info, key, source_id, audio, sha256, probe.duration)
         record_path = write_source_record(ctx.workspace, record)
         subtitle_files = [ctx.workspace.absolute(s.path) for s in record.subtitles]
-        ctx.journal.mark_done(source_id, online_params(ctx), files=[audio, *subtitle_files],
-                              hashed=[record_path], extra={"extractor": key[0], "id": key[1]})
+        ctx.journal.mark_done(source_unit(source_id), online_params(ctx), files=[audio, *subtitle_files],
+                              hashed=[record_path], extra={"extractor": key[0], "id": key[1],
+                                                           "seconds": record.duration})
         ctx.catalog.add(record, key)
         if ctx.rejected.get(*key) is not None:
             ctx.rejected.discard(*key)

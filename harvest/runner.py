@@ -16,7 +16,7 @@ from typing import Any
 from tqdm import tqdm
 
 from whcore.atomic import sweep_temp_files
-from whcore.journal import Journal, setup_logging
+from whcore.journal import Journal, setup_logging, source_unit
 from whcore.workspace import Workspace, open_workspace, workspace_lock
 
 from harvest.catalog import Catalog
@@ -47,11 +47,24 @@ def harvest(workspace_dir: str, options: HarvestOptions, verbose: bool = False) 
             log.warning("--allow-any-license: the Creative Commons gate is off; every licence is "
                         "recorded in the manifest, check each one before you share the dataset")
         outcomes = _harvest_all(ctx)
-        rebuild_manifest(workspace, set(ctx.journal.entries()))
+        _journal_outcomes(ctx.journal, outcomes)
+        rebuild_manifest(workspace, set(ctx.journal.source_entries()))
         log.info("summary: " + summary_counts(outcomes))
         if not processed_any(outcomes):
             log.error("nothing could be processed: every SOURCE failed (see the errors above)")
         return outcomes
+
+
+def _journal_outcomes(journal: Journal, outcomes: list[Outcome]) -> None:
+    """FAILED / REJECTED / SKIPPED journal lines for ``python -m status`` (already printed above)."""
+    for outcome in outcomes:
+        unit = source_unit(outcome.source_id) if outcome.source_id else f"entry:{outcome.label}"
+        if outcome.status is Status.FAILED:
+            journal.mark_failed(unit, outcome.detail, echo=False)
+        elif outcome.status is Status.REJECTED or outcome.detail.startswith("rejected earlier"):
+            journal.mark_rejected(f"entry:{outcome.label}", outcome.detail, echo=False)
+        elif outcome.status is Status.DUPLICATE:
+            journal.mark_skipped(f"entry:{outcome.label}", outcome.detail, echo=False)
 
 
 def _context(workspace: Workspace, options: HarvestOptions, log: Any) -> HarvestContext:

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import fcntl
 import os
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 from label.backend_ct2 import EngineOptions
 from label.filters import FILTER_NAMES, FilterThresholds
 from label.run import BACKENDS, MODES, TEXT_SOURCES, LabelOptions, RunSummary, label_sources
 from label.script import NO_SCRIPT, SCRIPTS, validate_script
-from whcore.cli import make_parser, non_negative_float, positive_int
+from whcore.cli import exit_code, make_parser, non_negative_float, positive_int
 from whcore.errors import UserError
 from whcore.journal import setup_logging
 from whcore.models import ct2_model_dir, resolve_model, validate_language
@@ -166,22 +164,6 @@ def options_from(args: argparse.Namespace) -> LabelOptions:
                         shard_index=shard_index, shard_count=shard_count)
 
 
-@contextlib.contextmanager
-def stage_lock(workspace: Workspace, shard: tuple[int, int]) -> Iterator[None]:
-    """The workspace lock; shards of one run each hold their own instead, so they run side by side."""
-    if shard[1] == 1:
-        with workspace_lock(workspace, STAGE):
-            yield
-        return
-    with open(workspace.logs_dir / f".lock-label-{shard[0]}-of-{shard[1]}", "a+") as handle:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise UserError(f"shard {shard[0]}/{shard[1]} of label is already running on "
-                            f"{workspace.root}; wait for it or pick another --shard") from None
-        yield
-
-
 def require_segmented(workspace: Workspace) -> None:
     if not workspace.windows_dir.is_dir() or not any(workspace.windows_dir.glob("*/windows.jsonl")):
         raise UserError(f"workspace {workspace.root} has no segmented windows: run "
@@ -201,10 +183,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     workspace = open_workspace(args.workspace)
     require_segmented(workspace)
     options = options_from(args)
-    with stage_lock(workspace, (options.shard_index, options.shard_count)):
+    with workspace_lock(workspace, STAGE, (options.shard_index, options.shard_count)):
         log = setup_logging(workspace, STAGE, args.verbose)
         log.info(f"label run: model {options.model}, mode {options.mode}, "
                  f"shard {options.shard_index}/{options.shard_count}")
         summary = label_sources(workspace, options, log)
         print_summary(summary, workspace, log)
-    return 1 if summary.failed else 0
+    return exit_code(len(summary.failed))

@@ -14,7 +14,6 @@ import collections
 import contextlib
 import csv
 import dataclasses
-import fcntl
 import hashlib
 import io
 import os
@@ -37,15 +36,15 @@ from label.report import draw_report
 from label.script import convert_script
 from label.subtitles import cer, parse_vtt, pick_subtitles, reference_texts
 from whcore.atomic import read_jsonl, sweep_temp_files, write_jsonl, write_text
+from whcore import lock
 from whcore.errors import SourceError
-from whcore.journal import Journal, file_sha256, params_digest
+from whcore.journal import DATASET_UNIT, Journal, file_sha256, source_unit
 from whcore.records import LabelRecord, SourceRecord, WindowRecord
 from whcore.workspace import Workspace
 
 MODES = ("longform", "windows")
 BACKENDS = ("auto", "ct2", "transformers")  # auto = ct2: faster on CPU (int8) and GPU (fp16), see bench/
 TEXT_SOURCES = ("model", "subtitles")
-DATASET_UNIT = "dataset"
 REPORT_NAME = "report.png"
 REJECTED_NAME = "rejected.csv"
 
@@ -81,12 +80,12 @@ class RunSummary:
     report: Path | None = None
 
 
-def source_params(options: LabelOptions, manifest: Path) -> str:
-    """Digest of what shapes a source's labels."""
+def source_params(options: LabelOptions, manifest: Path) -> dict[str, Any]:
+    """What shapes a source's labels (journal params)."""
     thresholds = dataclasses.asdict(options.thresholds)
     thresholds["disabled"] = sorted(options.thresholds.disabled)
     engine = options.engine
-    return params_digest({
+    return ({
         "model": options.model, "model_dir": str(options.model_dir), "language": options.language or "auto",
         "mode": options.mode, "backend": options.backend, "script": options.script, "text": options.text, "filters": thresholds,
         "beam_size": engine.beam_size if engine else 1, "compute_type": engine.compute_type if engine else "",
@@ -101,7 +100,7 @@ def shard_of(source_id: str, shard_count: int) -> int:
 
 def segmented_sources(workspace: Workspace) -> list[str]:
     """Sources segment finished (DONE line and manifest present), sorted."""
-    done = Journal(workspace, "segment").entries()
+    done = Journal(workspace, "segment").source_entries()
     return sorted(sid for sid in done if workspace.windows_manifest_path(sid).is_file())
 
 
@@ -206,21 +205,21 @@ def label_sources(workspace: Workspace, options: LabelOptions, log: Any) -> RunS
             summary.other_shards.append(source_id)
             continue
         params = source_params(options, workspace.windows_manifest_path(source_id))
-        if journal.is_done(source_id, params):
+        if journal.is_done(source_unit(source_id), params):
             log.info(f"{source_id}: already labelled, skipping")
             summary.skipped.append(source_id)
             continue
         try:
             records = labeller.label_source(source_id)
         except SourceError as error:
-            log.error(f"{source_id}: not labelled: {error}")
+            journal.mark_failed(source_unit(source_id), f"not labelled: {error}")
             summary.failed.append(source_id)
             continue
         path = workspace.labels_path(source_id)
         write_jsonl(path, [r.to_dict() for r in records])
         kept = sum(r.kept for r in records)
-        journal.mark_done(source_id, params, hashed=[path],
-                          extra={"windows": len(records), "kept": kept})
+        journal.mark_done(source_unit(source_id), params, hashed=[path], extra={
+            "windows": len(records), "kept": kept, "seconds": round(sum(r.end - r.start for r in records if r.kept), 3)})
         log.info(f"{source_id}: {kept}/{len(records)} windows kept")
         summary.labelled.append(source_id)
     with dataset_lock(workspace):
@@ -241,18 +240,14 @@ def label_sources(workspace: Workspace, options: LabelOptions, log: Any) -> RunS
 @contextlib.contextmanager
 def dataset_lock(workspace: Workspace) -> Iterator[None]:
     """Serialise dataset builds of concurrent shards (the second waits, then finds it done)."""
-    with open(workspace.logs_dir / ".lock-label-dataset", "a+") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    with lock.hold(workspace.logs_dir / ".lock-label-dataset", wait=True):
+        yield
 
 
 def unlabelled_sources(workspace: Workspace, options: LabelOptions, sources: Sequence[str]) -> list[str]:
     journal = Journal(workspace, "label")  # re-read: other shards may have finished meanwhile
     return [sid for sid in sources
-            if not journal.is_done(sid, source_params(options, workspace.windows_manifest_path(sid)))]
+            if not journal.is_done(source_unit(sid), source_params(options, workspace.windows_manifest_path(sid)))]
 
 
 def build_dataset(workspace: Workspace, options: LabelOptions, sources: Sequence[str],
@@ -264,7 +259,7 @@ def build_dataset(workspace: Workspace, options: LabelOptions, sources: Sequence
                 "script": options.script, "text": options.text, "test_fraction": options.test_fraction,
                 **{k: v for k, v in dataclasses.asdict(options.thresholds).items() if k != "disabled"},
                 "disabled filters": ", ".join(sorted(options.thresholds.disabled)) or "none"}
-    params = params_digest({"labels": {sid: entries[sid].files for sid in sources}, "settings": settings})
+    params = {"labels": {sid: entries[source_unit(sid)].files for sid in sources}, "settings": settings}
     report_path = workspace.dataset_dir / REPORT_NAME
     if journal.is_done(DATASET_UNIT, params) and workspace.dataset_dir.is_dir():
         log.info("dataset already up to date, skipping")

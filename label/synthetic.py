@@ -18,7 +18,7 @@ import numpy as np
 import soundfile
 import webrtcvad
 
-from whcore.journal import Journal, setup_logging
+from whcore.journal import Journal, setup_logging, source_unit
 from whcore.records import SAMPLE_RATE, SourceRecord, WindowRecord, seconds_to_samples
 from whcore.workspace import Workspace, open_workspace
 
@@ -137,7 +137,7 @@ def write_source(workspace: Workspace, journal: Journal, source: SyntheticSource
                                     speech_ratio=round(vad_speech_ratio(chunk), 4)))
     manifest = workspace.windows_manifest_path(source.source_id)
     manifest.write_text("".join(json.dumps(w.to_dict()) + "\n" for w in windows), encoding="utf-8")
-    journal.mark_done(source.source_id, "synthetic", hashed=[manifest])
+    journal.mark_done(source_unit(source.source_id), "synthetic", hashed=[manifest])
     return windows
 
 

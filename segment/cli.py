@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from whcore.cli import make_parser, non_negative_float, positive_float, positive_int
+from whcore.cli import exit_code, make_parser, non_negative_float, positive_float, positive_int
 from whcore.journal import Journal, setup_logging
 from whcore.workspace import open_workspace, workspace_lock
 
@@ -29,7 +29,10 @@ and end) moves to the quietest 10 ms within +-SNAP seconds, so windows vary
 slightly in length and overlap by at least overlap - 2*snap.
 
 A rerun skips sources already cut with the same options; other options re-cut
-them. Bad sources are logged and the run goes on (exit code 1 at the end)."""
+them (the log says which option changed). Bad sources are logged in one line
+each and the run goes on. Exit code: 0 when every source is cut or skipped by
+rule (already cut, shorter than --min-tail), 1 when some failed, 2 for bad
+arguments or a workspace in use."""
 
 
 def build_parser():  # noqa: ANN201 - argparse.ArgumentParser
@@ -66,5 +69,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     if failed:
         log.error(f"{len(failed)} source(s) failed: {', '.join(o.source_id for o in failed)}; "
                   f"see {workspace.log_path}")
-        return 1
-    return 0
+    return exit_code(len(failed))

@@ -1,10 +1,12 @@
 """Drive the sources of a workspace through decode -> cut -> write, resumably.
 
-One source is one journal unit. Its windows are written into a staging
-folder (``windows/.tmp-<id>``) that replaces ``windows/<id>`` by rename only
-once every file and the manifest are on disk, and only then is the DONE line
-written: a SIGKILL at any moment leaves either the previous complete result
-or nothing that counts, and the rerun redoes exactly the unfinished sources.
+One source is one journal unit (``source:<id>``). Its windows are written into
+a temp folder that ``whcore.publish.publish_folder`` swaps in as ``windows/<id>``
+in one step only once every file and the manifest are on disk, and only then is
+the DONE line written: a SIGKILL at any moment leaves either the previous
+complete result or nothing that counts, and the rerun redoes exactly the
+unfinished sources. Any error in one source is logged as one FAILED line and the
+run goes on with the next.
 Sources run in a small thread pool: each has its own ffmpeg process, so two
 sources keep both cores busy while Python only cuts and writes.
 """
@@ -12,7 +14,6 @@ sources keep both cores busy while Python only cuts and writes.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -22,9 +23,10 @@ from typing import Any, Callable, Iterator
 import numpy as np
 from tqdm import tqdm
 
-from whcore.atomic import TEMP_PREFIX
+from whcore.cli import disk_full_message, is_disk_full
 from whcore.errors import SourceError
-from whcore.journal import Journal, params_digest
+from whcore.journal import Journal, source_unit
+from whcore.publish import publish_folder, sweep_stale
 from whcore.records import SAMPLE_RATE, SourceRecord, WindowRecord, samples_to_seconds
 from whcore.workspace import Workspace, require_sources
 
@@ -32,10 +34,10 @@ from segment.decode import BYTES_PER_SAMPLE, READ_CHUNK_BYTES, pcm_chunks
 from segment.stream import cut_stream
 from segment.vad import StreamVad, rms_db
 from segment.windows import WindowPlan
-from segment.writer import WindowWriter, fsync_path, window_file_name
+from segment.writer import WindowWriter, window_file_name
 
 STAGE = "segment"
-OLD_PREFIX = ".old-"  # a finished result being replaced by a re-cut with other options
+LEGACY_OLD_PREFIX = ".old-"  # replaced results of earlier versions (their temps are swept as stale)
 MANIFEST_NAME = "windows.jsonl"
 OUTPUT_FORMAT = 1  # bump when the bytes written for the same options change
 
@@ -52,22 +54,26 @@ class SegmentOptions:
 @dataclass(frozen=True)
 class SourceOutcome:
     source_id: str
-    status: str  # "done", "skipped" or "failed"
+    status: str  # "done", "skipped" (already done, or too short by rule) or "failed"
     windows: int = 0
     seconds: float = 0.0  # decoded audio length
     error: str = ""
 
 
-def unit_params(record: SourceRecord, options: SegmentOptions) -> str:
-    """Journal digest of what decides this source's windows: its audio and the options."""
+class TooShortError(SourceError):
+    """The source is shorter than --min-tail: nothing to cut, by rule (a skip, not a failure)."""
+
+
+def unit_params(record: SourceRecord, options: SegmentOptions) -> dict[str, Any]:
+    """What decides this source's windows (journal params): its audio and the options."""
     plan = options.plan
-    return params_digest({"window": plan.window, "hop": plan.hop, "min_tail": plan.min_tail,
-                          "snap": plan.snap, "vad_mode": options.vad_mode, "rate": SAMPLE_RATE,
-                          "audio": record.audio_path, "sha256": record.sha256,
-                          "format": OUTPUT_FORMAT})
+    return {"window_s": samples_to_seconds(plan.window), "overlap_s": samples_to_seconds(plan.window - plan.hop),
+            "min_tail_s": samples_to_seconds(plan.min_tail), "snap_s": samples_to_seconds(plan.snap),
+            "vad_mode": options.vad_mode, "rate_hz": SAMPLE_RATE, "audio": record.audio_path,
+            "sha256": record.sha256, "format": OUTPUT_FORMAT}
 
 
-def load_sources(workspace: Workspace, log: Any) -> tuple[list[SourceRecord], list[SourceOutcome]]:
+def load_sources(workspace: Workspace, journal: Journal) -> tuple[list[SourceRecord], list[SourceOutcome]]:
     """Readable source records, plus a failure for each record that is not."""
     records, failures = [], []
     for path in require_sources(workspace):
@@ -75,12 +81,12 @@ def load_sources(workspace: Workspace, log: Any) -> tuple[list[SourceRecord], li
             record = SourceRecord.read(path)
         except (ValueError, TypeError, AttributeError) as error:
             message = f"source record {path} is not valid JSON ({error}): rerun `python -m harvest`"
-            log.error(message)
+            journal.mark_failed(source_unit(path.stem), message)
             failures.append(SourceOutcome(path.stem, "failed", error=message))
             continue
         if not record.audio_path:
             message = f"source {record.source_id} has no audio_path in {path}: rerun `python -m harvest`"
-            log.error(message)
+            journal.mark_failed(source_unit(record.source_id), message)
             failures.append(SourceOutcome(record.source_id, "failed", error=message))
             continue
         records.append(record)
@@ -88,18 +94,19 @@ def load_sources(workspace: Workspace, log: Any) -> tuple[list[SourceRecord], li
 
 
 def sweep_staging(workspace: Workspace) -> None:
-    """Remove staging and replaced folders a killed run left behind."""
+    """Remove temp folders a killed run left behind (those of live processes are kept)."""
     if not workspace.windows_dir.is_dir():
         return
+    sweep_stale(workspace.windows_dir)
     for folder in workspace.windows_dir.iterdir():
-        if folder.is_dir() and folder.name.startswith((TEMP_PREFIX, OLD_PREFIX)):
+        if folder.is_dir() and folder.name.startswith(LEGACY_OLD_PREFIX):
             shutil.rmtree(folder)
 
 
 def cut_source(workspace: Workspace, record: SourceRecord, options: SegmentOptions, writer: WindowWriter,
                advance: Callable[[float], None]) -> tuple[list[WindowRecord], int]:
     """Decode one source and write its windows with ``writer``; returns the records and samples decoded."""
-    audio = workspace.absolute(record.audio_path)
+    audio = workspace.resolve_record_path(record.audio_path, f"audio_path of source {record.source_id}")
     relative_dir = workspace.relative(workspace.source_windows_dir(record.source_id))
     decoded = 0
     vad = StreamVad(options.vad_mode)
@@ -127,38 +134,24 @@ def cut_source(workspace: Workspace, record: SourceRecord, options: SegmentOptio
         raise SourceError(f"{audio} decodes to no audio at all: check the file plays, or remove "
                           f"sources/{record.source_id}.json")
     if not windows:
-        raise SourceError(f"{audio} is {samples_to_seconds(decoded):.2f} s long, shorter than --min-tail "
+        raise TooShortError(f"{audio} is {samples_to_seconds(decoded):.2f} s long, shorter than --min-tail "
                           f"{samples_to_seconds(options.plan.min_tail):g} s: no window to cut "
                           "(lower --min-tail to keep it)")
     return windows, decoded
 
 
-def publish(staging: Path, final_dir: Path) -> None:
-    """Swap ``staging`` in as ``final_dir`` by renames; a kill in between leaves no counted result."""
-    old = final_dir.with_name(OLD_PREFIX + final_dir.name)
-    if final_dir.exists():
-        os.replace(final_dir, old)
-    os.replace(staging, final_dir)
-    fsync_path(final_dir.parent)
-    if old.exists():
-        shutil.rmtree(old)
-
-
 def segment_source(workspace: Workspace, record: SourceRecord, options: SegmentOptions, journal: Journal,
                    log: Any, advance: Callable[[float], None]) -> SourceOutcome:
     """Cut one source unless the journal says it is done with these options."""
-    source_id = record.source_id
+    source_id, unit = record.source_id, source_unit(record.source_id)
     params = unit_params(record, options)
-    if journal.is_done(source_id, params):
-        count = journal.entries()[source_id].extra.get("windows", "?")
+    if journal.is_done(unit, params):
+        count = journal.entries()[unit].extra.get("windows", "?")
         log.info(f"skip {source_id}: already segmented with these options ({count} windows)")
         advance(record.duration or 0.0)
         return SourceOutcome(source_id, "skipped")
     final_dir = workspace.source_windows_dir(source_id)
-    staging = final_dir.with_name(TEMP_PREFIX + source_id)
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    try:
+    with publish_folder(final_dir, provenance={"stage": STAGE, "options": params}) as staging:
         with WindowWriter(staging) as writer:
             windows, samples = cut_source(workspace, record, options, writer, advance)
             manifest = staging / MANIFEST_NAME
@@ -166,21 +159,29 @@ def segment_source(workspace: Workspace, record: SourceRecord, options: SegmentO
                                 encoding="utf-8")
             writer.finish(manifest)
             files = writer.paths
-        publish(staging, final_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     seconds = samples_to_seconds(samples)
-    journal.mark_done(source_id, params, files=[final_dir / f.name for f in files],
+    journal.mark_done(unit, params, files=[final_dir / f.name for f in files],
                       hashed=[final_dir / MANIFEST_NAME], extra={"windows": len(windows), "seconds": seconds})
     log.info(f"segmented {source_id}: {len(windows)} windows from {seconds:.1f} s of audio")
     return SourceOutcome(source_id, "done", len(windows), seconds)
 
 
+def source_failure(error: Exception) -> str:
+    """One line for a source that could not be cut, whatever went wrong."""
+    if is_disk_full(error):
+        return disk_full_message(error)
+    if isinstance(error, SourceError):
+        return str(error)
+    if isinstance(error, OSError):
+        return f"{error} (check the file's permissions and the disk)"
+    return (f"unexpected {type(error).__name__}: {error}; the source was not cut, the others go on; "
+            "please report this with the log")
+
+
 def segment_workspace(workspace: Workspace, options: SegmentOptions, journal: Journal,
                       log: Any) -> list[SourceOutcome]:
     """Segment every source of the workspace, ``options.jobs`` at a time; per-source errors are logged."""
-    records, outcomes = load_sources(workspace, log)
+    records, outcomes = load_sources(workspace, journal)
     sweep_staging(workspace)
     known = [r.duration for r in records]
     total = sum(known) if records and all(d for d in known) else None
@@ -189,9 +190,14 @@ def segment_workspace(workspace: Workspace, options: SegmentOptions, journal: Jo
         def one(record: SourceRecord) -> SourceOutcome:
             try:
                 return segment_source(workspace, record, options, journal, log, bar.update)
-            except (SourceError, OSError) as error:  # OSError: disk full, permissions, ...
-                log.error(f"{record.source_id}: {error}")
-                return SourceOutcome(record.source_id, "failed", error=str(error))
+            except TooShortError as error:
+                journal.mark_skipped(source_unit(record.source_id), str(error))
+                return SourceOutcome(record.source_id, "skipped", error=str(error))
+            except Exception as error:  # noqa: BLE001 - one bad source must not stop the others
+                message = source_failure(error)
+                log.opt(exception=error).debug(f"{record.source_id}: traceback of the failure")
+                journal.mark_failed(source_unit(record.source_id), message)
+                return SourceOutcome(record.source_id, "failed", error=message)
 
         if options.jobs <= 1 or len(records) <= 1:
             outcomes += [one(record) for record in records]

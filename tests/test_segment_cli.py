@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from segment.decode import pcm_chunks
-from whcore.journal import parse_done_line
+from whcore.journal import parse_done_line, parse_journal_line, unit_source_id
 
 SIGNALS_PATH = Path(__file__).parent / "fixtures" / "segment" / "signals.py"
 _spec = importlib.util.spec_from_file_location("segment_test_signals", SIGNALS_PATH)
@@ -62,8 +62,16 @@ def mtimes(workspace: Path) -> dict[str, int]:
 
 
 def done_units(workspace: Path) -> list[str]:
+    """Source ids with a segment DONE line, in log order."""
     lines = (workspace / "logs" / "log.txt").read_text(encoding="utf-8").splitlines()
-    return [e.unit for e in map(parse_done_line, lines) if e is not None and e.stage == "segment"]
+    return [unit_source_id(e.unit) for e in map(parse_done_line, lines) if e is not None and e.stage == "segment"]
+
+
+def outcome_reasons(workspace: Path, outcome: str) -> dict[str, str]:
+    """Source id -> reason of the segment FAILED / SKIPPED lines."""
+    lines = (workspace / "logs" / "log.txt").read_text(encoding="utf-8").splitlines()
+    entries = [e for e in map(parse_journal_line, lines) if e is not None and e.stage == "segment"]
+    return {unit_source_id(e.unit): e.reason for e in entries if getattr(e, "outcome", None) == outcome}
 
 
 @pytest.fixture(scope="module")
@@ -87,11 +95,13 @@ def test_rerun_skips_and_other_options_recut(python: str, tmp_path: Path, media:
     assert "skip talk" in new_log and "skip other" in new_log
     assert sorted(done_units(workspace)) == ["other", "talk"]
 
-    segment(python, workspace, "--window", "6", "--overlap", "1")
+    recut = segment(python, workspace, "--window", "6", "--overlap", "1")
+    assert "source:talk: redo: overlap_s changed 2.0 → 1.0; window_s changed 10.0 → 6.0" in recut.stderr
     total_ms = round(sum(len(c) for c in pcm_chunks(media["short"])) / 16)
     names = sorted(p.name for p in (workspace / "windows" / "talk").iterdir())
     assert names == sorted(["talk_0_6000.wav", "talk_5000_11000.wav", "talk_10000_16000.wav", "talk_15000_21000.wav",
-                            "talk_20000_26000.wav", f"talk_25000_{total_ms}.wav", "windows.jsonl"])
+                            "talk_20000_26000.wav", f"talk_25000_{total_ms}.wav", "windows.jsonl",
+                            ".provenance.json"])
     rows = [json.loads(line) for line in (workspace / "windows" / "talk" / "windows.jsonl").read_text().splitlines()]
     assert [r["start"] for r in rows] == [0.0, 5.0, 10.0, 15.0, 20.0, 25.0]
     assert not [p for p in (workspace / "windows").iterdir() if p.name.startswith(".")], "staging left behind"
@@ -135,7 +145,7 @@ def test_sigkill_then_rerun_gives_the_uninterrupted_output(python: str, tmp_path
     reference_ws = new_workspace(tmp_path / "reference", sources)
     segment(python, reference_ws)
     reference = window_files(reference_ws)
-    assert len(reference) == KILL_SOURCES * (38 + 1)  # 300 s: 37 full windows, a 4 s tail, the manifest
+    assert len(reference) == KILL_SOURCES * (38 + 2)  # 300 s: 37 full windows, a 4 s tail, manifest, provenance
 
     workspace = new_workspace(tmp_path / "killed", sources)
     # Kill 1: windows of the first sources are half written, nothing is done yet.
@@ -176,13 +186,14 @@ def test_bad_sources_are_logged_and_the_run_goes_on(python: str, tmp_path: Path,
     result = segment(python, workspace, check=False)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
-    log = (workspace / "logs" / "log.txt").read_text(encoding="utf-8")
-    errors = [line for line in log.splitlines() if "| ERROR" in line]
+    failed = outcome_reasons(workspace, "FAILED")
     expected = {"corrupt": "ffmpeg could not decode", "empty": "is empty (0 bytes)",
-                "video_only": "has no audio stream", "tiny": "shorter than --min-tail 1 s",
-                "missing": "is missing"}
+                "video_only": "has no audio stream", "missing": "is missing"}
+    assert set(failed) == set(expected), failed
     for source_id, reason in expected.items():
-        assert any(f"{source_id}: " in line and reason in line for line in errors), (source_id, errors)
+        assert reason in failed[source_id], (source_id, failed)
+        assert f"FAILED  | segment | source:{source_id}: " in result.stderr
+    assert "shorter than --min-tail 1 s" in outcome_reasons(workspace, "SKIPPED")["tiny"]  # a rule, not a failure
     assert done_units(workspace) == ["good"]
     assert len(list((workspace / "windows" / "good").glob("*.wav"))) == 4
     assert sorted(p.name for p in (workspace / "windows").iterdir()) == ["good"]

@@ -1,45 +1,30 @@
-"""Atomic file output: temp file in the same folder, flush, fsync, rename.
+"""Whole-file writes and JSON-lines reads on top of ``whcore.publish``.
 
 A SIGKILL at any moment leaves either the old file or the new one, never half
-a file. Temp names start with ``.tmp-`` so readers and resumes ignore them and
-``sweep_temp_files`` can remove leftovers of a killed run.
+a file: every write goes through ``publish_file`` (temp file in the same
+folder, fsync, rename, fsync of the folder). Temp names start with ``.tmp-<pid>-``
+so readers and resumes ignore them and ``sweep_temp_files`` can remove the
+leftovers of a killed run without touching those of a live one.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable
 
-TEMP_PREFIX = ".tmp-"
+from whcore.publish import TEMP_PREFIX, publish_file, sweep_stale, temp_name
 
+atomic_path = publish_file  # the context manager every whole-file write uses
+temp_path_for = temp_name  # the temp name ``atomic_path`` writes under
 
-def temp_path_for(path: Path) -> Path:
-    """The temp name used while ``path`` is being written (same folder, same device)."""
-    return path.with_name(f"{TEMP_PREFIX}{os.getpid()}-{path.name}")
-
-
-@contextlib.contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temp path to write; on success it is fsynced and renamed onto ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_path_for(path)
-    try:
-        yield tmp
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+__all__ = ["TEMP_PREFIX", "atomic_path", "read_jsonl", "sweep_temp_files", "temp_path_for",
+           "write_bytes", "write_jsonl", "write_text"]
 
 
 def write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically."""
-    with atomic_path(path) as tmp:
+    with publish_file(path) as tmp:
         tmp.write_bytes(data)
 
 
@@ -61,12 +46,13 @@ def read_jsonl(path: Path) -> list[dict]:
 
 
 def sweep_temp_files(folder: Path) -> int:
-    """Remove temp files a killed run left under ``folder``; returns how many."""
-    if not folder.exists():
+    """Remove temp files and folders that dead writers left under ``folder`` (recursively).
+
+    Temps of live processes (another label shard, a concurrent build) are kept.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
         return 0
-    count = 0
-    for leftover in folder.rglob(f"{TEMP_PREFIX}*"):
-        if leftover.is_file():
-            leftover.unlink()
-            count += 1
-    return count
+    folders = [folder, *(p for p in folder.rglob("*") if p.is_dir() and not p.is_symlink()
+                         and not p.name.startswith(TEMP_PREFIX))]
+    return sum(sweep_stale(f) for f in folders)

@@ -1,20 +1,49 @@
-"""What every stage CLI shares: the workspace flag and the error policy.
+"""What every stage CLI shares: the workspace flag, the error policy and the exit codes.
 
-A ``UserError`` becomes one ``error: ...`` line and exit code 2; Ctrl-C exits
-130 with a hint that a rerun resumes. Anything else is a bug and keeps its
-traceback.
+Exit codes, the same for every stage:
+
+* 0 when every item is done or skipped by a rule (already done, duplicate, too short);
+* 1 when some items failed (each logged in one line; the run still went on), or the
+  disk filled up (one line; nothing half-written counts, a rerun resumes);
+* 2 for bad arguments (argparse's own errors too) or a busy workspace: a
+  ``UserError`` becomes one ``error: ...`` line;
+* 130 on Ctrl-C, with a hint that a rerun resumes.
+
+Anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
+import signal
 import sys
 from typing import Callable, Sequence
 
 from whcore.errors import UserError
 
+EXIT_OK = 0
+EXIT_ITEMS_FAILED = 1
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
+DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # no space, quota, file size limit
+
+
+def exit_code(failed: int) -> int:
+    """The exit code of a run in which ``failed`` items failed (the others done or skipped)."""
+    return EXIT_ITEMS_FAILED if failed else EXIT_OK
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """True for the errors a full disk (or a quota / file-size limit) raises."""
+    return isinstance(error, OSError) and error.errno in DISK_FULL_ERRNOS
+
+
+def disk_full_message(error: OSError) -> str:
+    """One line for a full disk: what could not be written and what to do."""
+    where = f" writing {error.filename}" if error.filename else ""
+    return (f"disk full{where} ({error.strerror}): free some space and rerun the same command; "
+            "finished work is kept and nothing half-written counts")
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -68,11 +97,18 @@ def positive_int(text: str) -> int:
 
 def run_main(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> None:
     """Run a stage's ``main`` with the shared error policy and exit."""
+    if hasattr(signal, "SIGXFSZ"):  # a file-size limit then fails the write (EFBIG), not the process
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     try:
         code = main(argv)
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         code = EXIT_USER_ERROR
+    except OSError as error:
+        if not is_disk_full(error):
+            raise
+        print(f"error: {disk_full_message(error)}", file=sys.stderr)
+        code = EXIT_ITEMS_FAILED
     except KeyboardInterrupt:
         print("interrupted: finished work is kept; rerun the same command to resume",
               file=sys.stderr)

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, BinaryIO
 import numpy as np
 
 from whcore.errors import UserError
-from whcore.model_cache import atomic_directory
+from whcore.publish import publish_folder
 
 if TYPE_CHECKING:  # torch and transformers load lazily: importing them costs seconds
     import torch
@@ -266,7 +266,7 @@ def convert_ct2_to_transformers(ct2_dir: Path, out_dir: Path, language: str | No
     model.generation_config = generation_config(config, ids, ct2_config, language, task)
     processor = whisper_processor(ct2_dir, config.num_mel_bins,
                                   config.vocab_size >= MULTILINGUAL_MIN_VOCAB, language, task)
-    with atomic_directory(out_dir) as tmp:
+    with publish_folder(out_dir) as tmp:
         model.save_pretrained(tmp)
         processor.save_pretrained(tmp)
         for name, text in (marker or {}).items():

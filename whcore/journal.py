@@ -1,26 +1,42 @@
 """The run journal behind ``logs/log.txt``.
 
 Every event goes to ``log.txt`` as one human-readable loguru line. A finished
-unit of work (a downloaded source, a segmented source, ...) is one ``DONE``
-line, written and fsynced only after the unit's outputs are in place::
+unit of work is one ``DONE`` line, written and fsynced only after the unit's
+outputs are in place; a unit that failed, was rejected (licence gate) or was
+skipped by a rule (duplicate audio, too short to cut) is one ``FAILED``,
+``REJECTED`` or ``SKIPPED`` line, so ``python -m status`` can count them::
 
-    2026-11-21 22:16:18.123 | DONE    | segment  | lecture {"params": "…", "files": {…}}
+    2026-11-21 22:16:18.123 | DONE    | segment  | source:lecture {"format": 2, "params": "…", "options": {…}, "files": {…}}
+    2026-11-21 22:16:19.001 | FAILED  | segment  | source:broken {"reason": "…"}
 
-A rerun parses the DONE lines of its stage and skips a unit only if its
-params digest matches and every file it listed still exists with the same
-size (and sha256, for files recorded with one). A line cut short by a SIGKILL
-does not parse and so does not count.
+Units are namespaced, so a local file called ``dataset.mp3`` (source id
+``dataset``) never collides with the dataset unit: ``source:<id>``, ``dataset``,
+``baseline``, ``checkpoint:<step>``, ``model``, ``push``. The options a unit was
+made with are stored in clear beside their digest, so a rerun says which option
+changed (``source:lecture: redo: window changed 10.0 → 5.0``).
+
+A rerun skips a unit only if its latest DONE line parses, its options digest
+matches and every file it listed still exists with the same size (and sha256, for
+files recorded with one). A line cut short by a SIGKILL does not parse and so does
+not count; the next writer starts on a fresh line. Lines written before units were
+namespaced (format 1: bare source ids, ``checkpoint-<step>``, digest only) are still
+read, mapped to their namespaced names.
+
+Several processes may append at once (label shards, finetune ranks): each line is
+written with one ``write`` under an ``flock`` of the log file, so lines never
+interleave, however long.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, TextIO
+from typing import Any, Iterable, Mapping
 
 from loguru import logger
 
@@ -28,9 +44,54 @@ from whcore.workspace import Workspace
 
 DONE_LEVEL = "DONE"
 DONE_LEVEL_NO = 25  # between INFO (20) and WARNING (30)
+FAILED_LEVEL, REJECTED_LEVEL, SKIPPED_LEVEL = "FAILED", "REJECTED", "SKIPPED"
+OUTCOME_LEVELS = {FAILED_LEVEL: 40, REJECTED_LEVEL: 25, SKIPPED_LEVEL: 20}  # loguru severities
+JOURNAL_LEVELS = (DONE_LEVEL, *OUTCOME_LEVELS)
+JOURNAL_FORMAT = 2  # 2: namespaced units, options in clear; 1 (no "format" key): bare ids, digest only
 FILE_FORMAT = "{time:YYYY-MM-DD HH:mm:ss.SSS} | {level: <7} | {extra[stage]: <8} | {message}"
 CONSOLE_FORMAT = "<level>{level: <7}</level> | {extra[stage]} | {message}"
 HASH_CHUNK_BYTES = 1 << 20
+MAX_SHOWN_CHANGES = 4  # option changes named in one "redo" line
+MAX_SHOWN_VALUE_CHARS = 48
+
+SOURCE_PREFIX = "source:"
+CHECKPOINT_PREFIX = "checkpoint:"
+DATASET_UNIT = "dataset"
+BASELINE_UNIT = "baseline"
+MODEL_UNIT = "model"
+PUSH_UNIT = "push"
+_PLAIN_UNITS = (DATASET_UNIT, BASELINE_UNIT, MODEL_UNIT, PUSH_UNIT)
+_LEGACY_CHECKPOINT_PREFIX = "checkpoint-"
+
+
+def source_unit(source_id: str) -> str:
+    """The journal unit of one source in any stage."""
+    return f"{SOURCE_PREFIX}{source_id}"
+
+
+def checkpoint_unit(step: int) -> str:
+    """The journal unit of the training checkpoint taken after ``step`` optimizer steps."""
+    return f"{CHECKPOINT_PREFIX}{step}"
+
+
+def unit_source_id(unit: str) -> str | None:
+    """The source id of a ``source:<id>`` unit, else None."""
+    return unit[len(SOURCE_PREFIX):] if unit.startswith(SOURCE_PREFIX) else None
+
+
+def unit_step(unit: str) -> int | None:
+    """The step of a ``checkpoint:<step>`` unit, else None."""
+    suffix = unit[len(CHECKPOINT_PREFIX):] if unit.startswith(CHECKPOINT_PREFIX) else ""
+    return int(suffix) if suffix.isdigit() else None
+
+
+def legacy_unit(unit: str) -> str:
+    """The namespaced name of a unit written by format 1 (bare source ids)."""
+    if unit in _PLAIN_UNITS or ":" in unit:
+        return unit
+    if unit.startswith(_LEGACY_CHECKPOINT_PREFIX) and unit[len(_LEGACY_CHECKPOINT_PREFIX):].isdigit():
+        return checkpoint_unit(int(unit[len(_LEGACY_CHECKPOINT_PREFIX):]))
+    return source_unit(unit)
 
 
 def file_sha256(path: Path) -> str:
@@ -42,10 +103,15 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def params_digest(params: dict[str, Any]) -> str:
+def params_digest(params: Mapping[str, Any]) -> str:
     """Short stable digest of the options that shape a unit's output."""
     text = json.dumps(params, sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def clear_options(params: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` as the journal stores them (JSON types only), so stored and new compare equal."""
+    return json.loads(json.dumps(params, sort_keys=True, default=str))
 
 
 @dataclass(frozen=True)
@@ -56,24 +122,62 @@ class DoneEntry:
     unit: str
     params: str  # params_digest of the options used
     files: dict[str, list] = field(default_factory=dict)  # relpath -> [size_bytes, sha256 | None]
-    extra: dict[str, Any] = field(default_factory=dict)  # stage-specific facts (counts, ...)
+    extra: dict[str, Any] = field(default_factory=dict)  # stage-specific facts (counts, seconds, ...)
+    options: dict[str, Any] | None = None  # the options in clear; None on format-1 lines
+    time: str = ""  # when it was written, as in the line
+
+
+@dataclass(frozen=True)
+class OutcomeEntry:
+    """A unit that ended without output: FAILED, REJECTED or SKIPPED (by a rule), with why."""
+
+    stage: str
+    unit: str
+    outcome: str  # FAILED_LEVEL, REJECTED_LEVEL or SKIPPED_LEVEL
+    reason: str
+    time: str = ""
 
 
 class _JournalSink:
-    """Loguru sink appending to log.txt; fsyncs DONE lines so they survive a crash."""
+    """Loguru sink appending whole lines to log.txt under an flock; fsyncs DONE lines."""
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._handle: TextIO = open(path, "a", encoding="utf-8")
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._torn_checked = False
+        self._path = path
 
     def write(self, message: Any) -> None:
-        self._handle.write(str(message))
-        self._handle.flush()
-        if message.record["level"].name == DONE_LEVEL:
-            os.fsync(self._handle.fileno())
+        data = str(message).encode("utf-8")
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        try:
+            if not self._torn_checked:
+                data = self._after_torn_line() + data
+                self._torn_checked = True
+            _write_all(self._fd, data)
+            if message.record["level"].name == DONE_LEVEL:
+                os.fsync(self._fd)
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def _after_torn_line(self) -> bytes:
+        """A newline if a killed writer left the log's last line unfinished, so ours starts clean."""
+        with open(self._path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            if handle.tell() == 0:
+                return b""
+            handle.seek(-1, os.SEEK_END)
+            return b"" if handle.read(1) == b"\n" else b"\n"
 
     def stop(self) -> None:
-        self._handle.close()
+        os.close(self._fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
 
 
 def _one_line(record: dict) -> None:
@@ -82,8 +186,11 @@ def _one_line(record: dict) -> None:
 
 def _console_format(record: dict) -> str:
     """Console lines; a DONE line shows only its unit (its file list can be 300 KB)."""
-    if record["level"].name == DONE_LEVEL:
+    level = record["level"].name
+    if level == DONE_LEVEL:
         return "<level>{level: <7}</level> | {extra[stage]} | done {extra[unit]}\n"
+    if level in OUTCOME_LEVELS:
+        return "<level>{level: <7}</level> | {extra[stage]} | {extra[unit]}: {extra[reason]}\n"
     return CONSOLE_FORMAT + "\n"
 
 
@@ -97,86 +204,215 @@ def _console_write(message: str) -> None:
         sys.stderr.write(str(message))
 
 
-def setup_logging(workspace: Workspace, stage: str, verbose: bool = False) -> Any:
-    """Route loguru to ``log.txt`` (everything) and stderr (INFO+); return a stage logger."""
+def _register_levels() -> None:
     try:
         logger.level(DONE_LEVEL)
     except ValueError:
         logger.level(DONE_LEVEL, no=DONE_LEVEL_NO, color="<green><bold>")
+    colors = {FAILED_LEVEL: "<red><bold>", REJECTED_LEVEL: "<yellow>", SKIPPED_LEVEL: "<cyan>"}
+    for name, number in OUTCOME_LEVELS.items():
+        try:
+            logger.level(name)
+        except ValueError:
+            logger.level(name, no=number, color=colors[name])
+
+
+def setup_logging(workspace: Workspace, stage: str, verbose: bool = False) -> Any:
+    """Route loguru to ``log.txt`` (everything) and stderr (INFO+); return a stage logger."""
+    _register_levels()
     logger.remove()
     logger.configure(patcher=_one_line, extra={"stage": stage})
     sink = _JournalSink(workspace.log_path)
     logger.add(sink, format=FILE_FORMAT, level="DEBUG", colorize=False, catch=False)
     logger.add(_console_write, format=_console_format, level="DEBUG" if verbose else "INFO",
-               colorize=sys.stderr.isatty())
+               colorize=sys.stderr.isatty(), filter=lambda record: record["extra"].get("echo", True))
     return logger.bind(stage=stage)
 
 
 class Journal:
-    """Read and write a stage's DONE lines in the workspace journal."""
+    """Read and write a stage's journal lines in the workspace log."""
 
     def __init__(self, workspace: Workspace, stage: str) -> None:
+        _register_levels()
         self.workspace = workspace
         self.stage = stage
-        self._entries = self._read_entries()
+        self._entries, self._outcomes = self._read()
+        self._explained: set[str] = set()
 
-    def _read_entries(self) -> dict[str, DoneEntry]:
+    def _read(self) -> tuple[dict[str, DoneEntry], dict[str, OutcomeEntry]]:
         entries: dict[str, DoneEntry] = {}
-        if not self.workspace.log_path.exists():
-            return entries
-        with open(self.workspace.log_path, encoding="utf-8", errors="replace") as handle:
-            for line in handle:
-                entry = parse_done_line(line)
-                if entry is not None and entry.stage == self.stage:
-                    entries[entry.unit] = entry
-        return entries
+        outcomes: dict[str, OutcomeEntry] = {}
+        for entry in read_journal(self.workspace.log_path):
+            if entry.stage != self.stage:
+                continue
+            if isinstance(entry, DoneEntry):
+                entries[entry.unit] = entry
+                outcomes.pop(entry.unit, None)
+            else:
+                outcomes[entry.unit] = entry
+        return entries, outcomes
 
     def entries(self) -> dict[str, DoneEntry]:
         """Latest DONE entry per unit (valid or not)."""
         return dict(self._entries)
 
-    def is_done(self, unit: str, params: str) -> bool:
-        """True if ``unit`` finished with these params and its outputs are intact."""
+    def source_entries(self) -> dict[str, DoneEntry]:
+        """Latest DONE entry per source id (the ``source:<id>`` units)."""
+        return {sid: entry for unit, entry in self._entries.items()
+                if (sid := unit_source_id(unit)) is not None}
+
+    def outcomes(self) -> dict[str, OutcomeEntry]:
+        """Latest FAILED / REJECTED / SKIPPED line per unit not DONE since."""
+        return dict(self._outcomes)
+
+    def is_done(self, unit: str, params: str | Mapping[str, Any]) -> bool:
+        """True if ``unit`` finished with these params and its outputs are intact.
+
+        When it did finish before but must be redone, the log says why, once per unit:
+        which option changed, or which file is missing or altered.
+        """
+        reason = self.stale_reason(unit, params)
+        if reason is None:
+            return True
+        if (unit in self._entries or unit in self._outcomes) and unit not in self._explained:
+            self._explained.add(unit)
+            logger.bind(stage=self.stage).info(f"{unit}: redo: {reason}")
+        return False
+
+    def stale_reason(self, unit: str, params: str | Mapping[str, Any]) -> str | None:
+        """Why ``unit`` must be (re)done with ``params``; None when its DONE entry still holds."""
         entry = self._entries.get(unit)
-        return entry is not None and entry.params == params and self._files_intact(entry)
+        if entry is None:
+            outcome = self._outcomes.get(unit)
+            return f"{outcome.outcome.lower()} last time: {outcome.reason}" if outcome else "not done yet"
+        digest = params if isinstance(params, str) else params_digest(params)
+        if entry.params != digest:
+            new = None if isinstance(params, str) else clear_options(params)
+            return describe_changes(entry.options, new)
+        return files_problem(self.workspace, entry)
 
-    def _files_intact(self, entry: DoneEntry) -> bool:
-        for relative, (size, sha256) in entry.files.items():
-            path = self.workspace.absolute(relative)
-            if not path.is_file() or path.stat().st_size != size:
-                return False
-            if sha256 is not None and file_sha256(path) != sha256:
-                return False
-        return True
-
-    def mark_done(self, unit: str, params: str, files: Iterable[Path] = (),
+    def mark_done(self, unit: str, params: str | Mapping[str, Any], files: Iterable[Path] = (),
                   hashed: Iterable[Path] = (), extra: dict[str, Any] | None = None) -> DoneEntry:
         """Record ``unit`` as finished. Call only after its outputs are renamed into place.
 
-        ``files`` are checked by size on resume; ``hashed`` also by sha256
-        (use it for small manifests whose content matters).
+        ``params`` are the options that shaped the output, as a dict (stored in clear
+        beside their digest) or an already computed digest. ``files`` are checked by
+        size on resume; ``hashed`` also by sha256 (use it for small manifests whose
+        content matters).
         """
         listing: dict[str, list] = {}
         for path in files:
             listing[self.workspace.relative(path)] = [Path(path).stat().st_size, None]
         for path in hashed:
             listing[self.workspace.relative(path)] = [Path(path).stat().st_size, file_sha256(path)]
-        entry = DoneEntry(self.stage, unit, params, listing, extra or {})
-        payload = json.dumps({"params": params, "files": listing, "extra": entry.extra},
-                             ensure_ascii=False, sort_keys=True)
+        options = None if isinstance(params, str) else clear_options(params)
+        digest = params if isinstance(params, str) else params_digest(params)
+        entry = DoneEntry(self.stage, unit, digest, listing, extra or {}, options)
+        payload = json.dumps({"format": JOURNAL_FORMAT, "params": digest, "options": options,
+                              "files": listing, "extra": entry.extra}, ensure_ascii=False, sort_keys=True)
         logger.bind(stage=self.stage, unit=unit).log(DONE_LEVEL, f"{unit} {payload}")
         self._entries[unit] = entry
+        self._outcomes.pop(unit, None)
+        return entry
+
+    def mark_failed(self, unit: str, reason: str, echo: bool = True) -> OutcomeEntry:
+        """Record that ``unit`` failed (one line naming the input and the fix); the run goes on.
+
+        ``echo=False`` keeps the line off the console (the stage already printed its own).
+        """
+        return self._mark(unit, FAILED_LEVEL, reason, echo)
+
+    def mark_rejected(self, unit: str, reason: str, echo: bool = True) -> OutcomeEntry:
+        """Record that a gate refused ``unit`` (e.g. not Creative Commons)."""
+        return self._mark(unit, REJECTED_LEVEL, reason, echo)
+
+    def mark_skipped(self, unit: str, reason: str, echo: bool = True) -> OutcomeEntry:
+        """Record that ``unit`` was skipped by a rule (duplicate audio, too short to cut)."""
+        return self._mark(unit, SKIPPED_LEVEL, reason, echo)
+
+    def _mark(self, unit: str, outcome: str, reason: str, echo: bool) -> OutcomeEntry:
+        reason = " ".join(str(reason).split())
+        payload = json.dumps({"reason": reason}, ensure_ascii=False)
+        logger.bind(stage=self.stage, unit=unit, reason=reason, echo=echo).log(outcome, f"{unit} {payload}")
+        entry = OutcomeEntry(self.stage, unit, outcome, reason)
+        self._outcomes[unit] = entry
         return entry
 
 
+def files_problem(workspace: Workspace, entry: DoneEntry) -> str | None:
+    """What is wrong with the files a DONE entry lists; None when all are intact."""
+    for relative, (size, sha256) in entry.files.items():
+        path = workspace.absolute(relative)
+        if not path.is_file():
+            return f"{relative} is missing"
+        if path.stat().st_size != size:
+            return f"{relative} changed size ({size} → {path.stat().st_size} bytes)"
+        if sha256 is not None and file_sha256(path) != sha256:
+            return f"{relative} changed content (sha256)"
+    return None
+
+
+def describe_changes(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> str:
+    """One phrase naming the options that differ, e.g. ``window changed 10.0 → 5.0``."""
+    if old is None or new is None:
+        return "options changed (the earlier run recorded only their digest)"
+    before, after = _flatten(old), _flatten(new)
+    changes = [f"{key} changed {_short(before.get(key, '(unset)'))} → {_short(after.get(key, '(unset)'))}"
+               for key in sorted(set(before) | set(after)) if before.get(key) != after.get(key)]
+    if not changes:
+        return "options changed"
+    more = len(changes) - MAX_SHOWN_CHANGES
+    return "; ".join(changes[:MAX_SHOWN_CHANGES]) + (f"; and {more} more" if more > 0 else "")
+
+
+def _flatten(options: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in options.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            flat.update(_flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str) if not isinstance(value, str) else value
+    return text if len(text) <= MAX_SHOWN_VALUE_CHARS else text[:MAX_SHOWN_VALUE_CHARS - 1] + "…"
+
+
+def read_journal(log_path: Path) -> Iterable[DoneEntry | OutcomeEntry]:
+    """Every journal line of ``log_path`` in order (ordinary events and torn lines left out)."""
+    if not Path(log_path).exists():
+        return
+    with open(log_path, encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            entry = parse_journal_line(line)
+            if entry is not None:
+                yield entry
+
+
 def parse_done_line(line: str) -> DoneEntry | None:
-    """Parse one journal line; None for ordinary events and for torn lines."""
+    """Parse one journal line; None for ordinary events, outcome lines and torn lines."""
+    entry = parse_journal_line(line)
+    return entry if isinstance(entry, DoneEntry) else None
+
+
+def parse_journal_line(line: str) -> DoneEntry | OutcomeEntry | None:
+    """Parse one DONE / FAILED / REJECTED / SKIPPED line; None for anything else."""
     parts = line.rstrip("\n").split(" | ", 3)
-    if len(parts) != 4 or parts[1].strip() != DONE_LEVEL:
+    if len(parts) != 4 or parts[1].strip() not in JOURNAL_LEVELS:
         return None
+    level, stage, when = parts[1].strip(), parts[2].strip(), parts[0]
     unit, _, payload = parts[3].partition(" ")
     try:
         data = json.loads(payload)
-        return DoneEntry(parts[2].strip(), unit, data["params"], data["files"], data.get("extra", {}))
-    except (ValueError, KeyError, TypeError):
+        if level != DONE_LEVEL:
+            return OutcomeEntry(stage, unit, level, str(data["reason"]), when)
+        if data.get("format", 1) < JOURNAL_FORMAT:
+            unit = legacy_unit(unit)
+        options = data.get("options")
+        return DoneEntry(stage, unit, str(data["params"]), dict(data["files"]), dict(data.get("extra") or {}),
+                         options if isinstance(options, dict) else None, when)
+    except (ValueError, KeyError, TypeError, AttributeError):
         return None

