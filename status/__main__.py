@@ -1,0 +1,5 @@
+from whcore.cli import run_main
+
+from status.cli import main
+
+run_main(main)
