@@ -25,7 +25,7 @@ STEPS = 4
 EVAL_STEPS = 2
 TRAIN_STARTS = [0.0, 16.0]  # two windows that do not overlap: one packed 20 s input
 TEST_STARTS = [56.0]
-KILL_AFTER_UNIT = "checkpoint-2"
+KILL_AFTER_UNIT = "checkpoint:2"
 EXPECTED_WORDS = ("thank", "listening", "lecture", "forest")
 
 
@@ -83,7 +83,7 @@ def test_resume_after_sigkill_continues_from_checkpoint(trained: Path) -> None:
     units = [e.unit for e in done_lines(trained)]
     assert units.count(KILL_AFTER_UNIT) == 1, units  # the finished checkpoint was not redone
     assert units.count("baseline") == 1, units
-    assert f"checkpoint-{STEPS}" in units and units[-1] == "model"
+    assert f"checkpoint:{STEPS}" in units and units[-1] == "model"
     assert [e["step"] for e in results(trained)["train_log"]] == list(range(1, STEPS + 1))
 
 

@@ -82,7 +82,7 @@ def test_model_loads_in_transformers_pipeline(pipeline: Path, example_audio: Pat
 
 def test_every_stage_journaled(pipeline: Path) -> None:
     for stage in ("harvest", "segment", "label"):
-        assert "espeak_lecture" in done_units(pipeline, stage), stage
+        assert "source:espeak_lecture" in done_units(pipeline, stage), stage
     assert done_units(pipeline, "finetune"), "no finetune unit recorded"
 
 
