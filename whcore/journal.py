@@ -29,7 +29,6 @@ interleave, however long.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -40,6 +39,7 @@ from typing import Any, Iterable, Mapping
 
 from loguru import logger
 
+from whcore import lock
 from whcore.workspace import Workspace
 
 DONE_LEVEL = "DONE"
@@ -149,16 +149,13 @@ class _JournalSink:
 
     def write(self, message: Any) -> None:
         data = str(message).encode("utf-8")
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
-        try:
+        with lock.hold_fd(self._fd):
             if not self._torn_checked:
                 data = self._after_torn_line() + data
                 self._torn_checked = True
             _write_all(self._fd, data)
             if message.record["level"].name == DONE_LEVEL:
                 os.fsync(self._fd)
-        finally:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     def _after_torn_line(self) -> bytes:
         """A newline if a killed writer left the log's last line unfinished, so ours starts clean."""

@@ -60,6 +60,16 @@ def hold(path: Path, shared: bool = False, wait: bool = False, holder: str = "")
         handle.close()
 
 
+@contextlib.contextmanager
+def hold_fd(fd: int) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on an open file for a moment (waits): one whole append to a shared log."""
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+
 def _write_holder(handle, text: str) -> None:  # noqa: ANN001 - an open text file
     handle.seek(0)
     handle.truncate()
