@@ -1,0 +1,176 @@
+"""Every stage SIGKILLed at random points, then rerun: the result equals an uninterrupted run.
+
+One uninterrupted pipeline (harvest of a local recording and a loopback "YouTube"
+playlist, segment, label, a two-step finetune) is the reference. Each stage is then
+rerun from a copy of the workspace as it stood before that stage, killed at seeded
+random points (random delays and random journal lines) with a consistency check
+after every kill, and finished; its outputs must be byte-identical to the
+reference (finetune: same final step, same losses and evaluations, checkpoints
+recorded intact). ``bench/faults.py`` runs the same with ten or more kills per stage.
+A full disk is the other fault: one clear line, nothing corrupt, and a rerun once
+space is freed completes.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import resource
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from faultkit import (FaultReport, StageCommand, copy_workspace, differences, inconsistencies, journal_line_count,
+                      kill_and_resume, kill_points, run, tree_digest)
+from ytfake.harness import PLUGIN_DIR, sine_audio
+from ytfake.server import FakeTube, FakeTubeServer
+
+from conftest import EXAMPLE_AUDIO
+
+SEED = 20261122
+SUITE_KILLS = {"harvest": 3, "segment": 3, "label": 3, "finetune": 2}
+FINETUNE_ARGS = ("--model", "offline-base", "--max-steps", "2", "--eval-steps", "1", "--learning-rate", "1e-4",
+                 "--warmup-steps", "0")
+
+
+@dataclass
+class Golden:
+    """The uninterrupted reference: per stage, the workspace before it, its outputs and its cost."""
+
+    commands: dict[str, StageCommand]
+    before: dict[str, Path] = field(default_factory=dict)
+    expected: dict[str, dict[str, str]] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    journal_lines: dict[str, int] = field(default_factory=dict)
+    final: Path | None = None
+
+
+def stage_commands(playlist_url: str) -> dict[str, StageCommand]:
+    return {
+        "harvest": StageCommand("harvest", (str(EXAMPLE_AUDIO), playlist_url, "--sleep", "0", "--retries", "1"),
+                                ("sources",), env={"PYTHONPATH": str(PLUGIN_DIR)}),
+        "segment": StageCommand("segment", (), ("windows",)),
+        "label": StageCommand("label", (), ("labels", "dataset")),
+        "finetune": StageCommand("finetune", FINETUNE_ARGS, ()),
+    }
+
+
+def build_golden(root: Path, commands: dict[str, StageCommand]) -> Golden:
+    """Run the whole pipeline once, uninterrupted, keeping a copy of the workspace before each stage."""
+    import time
+
+    golden = Golden(commands)
+    workspace = root / "reference"
+    workspace.mkdir()
+    for stage, command in commands.items():
+        golden.before[stage] = copy_workspace(workspace, root / f"before-{stage}")
+        lines = journal_line_count(workspace)
+        started = time.monotonic()
+        result = run(command, workspace)
+        golden.seconds[stage] = time.monotonic() - started
+        assert result.returncode == 0, f"{stage}: {result.stderr[-2000:]}"
+        golden.journal_lines[stage] = journal_line_count(workspace) - lines
+        golden.expected[stage] = tree_digest(workspace, command.outputs)
+    golden.final = workspace
+    return golden
+
+
+@pytest.fixture(scope="module")
+def tube_server():
+    tube = FakeTube()
+    tube.add_video("toneA", sine_audio(440, seconds=20))
+    tube.add_video("toneB", sine_audio(620, seconds=20))
+    tube.throttled.add("toneB.webm")  # ~1.5 s of download to land kills in
+    tube.playlists["PL"] = ["toneA", "toneB"]
+    with FakeTubeServer(tube) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def golden(tmp_path_factory: pytest.TempPathFactory, tube_server: FakeTubeServer) -> Golden:
+    return build_golden(tmp_path_factory.mktemp("faults"), stage_commands(tube_server.playlist_url("PL")))
+
+
+def finetune_facts(workspace: Path) -> dict:
+    """What must survive kills: final step, losses and evaluations, exported model files."""
+    results = json.loads((workspace / "model" / "results.json").read_text(encoding="utf-8"))
+    return {"steps": results["steps"], "losses": [round(r["loss"], 4) for r in results["train_log"]],
+            "evals": [{k: round(v, 4) if isinstance(v, float) else v for k, v in e.items()} for e in results["evals"]],
+            "files": sorted(p.name for p in (workspace / "model").iterdir()),
+            "ct2": sorted(p.name for p in (workspace / "model" / "ct2").iterdir())}
+
+
+def stage_report(golden: Golden, stage: str, kills: int, workspace: Path) -> FaultReport:
+    rng = random.Random(f"{SEED}-{stage}")
+    points = kill_points(rng, kills, golden.seconds[stage], golden.journal_lines[stage])
+    return kill_and_resume(golden.commands[stage], golden.before[stage], workspace, points, golden.expected[stage])
+
+
+@pytest.mark.parametrize("stage", ["harvest", "segment", "label"])
+def test_killed_stage_resumes_to_the_uninterrupted_output(golden: Golden, stage: str, tmp_path: Path) -> None:
+    report = stage_report(golden, stage, SUITE_KILLS[stage], tmp_path / "ws")
+    assert report.kills, f"no kill landed: {report.summary()}"
+    assert report.problems == [], report.summary()
+
+
+def test_killed_finetune_resumes_to_the_same_final_step_and_state(golden: Golden, tmp_path: Path) -> None:
+    workspace = tmp_path / "ws"
+    report = stage_report(golden, "finetune", SUITE_KILLS["finetune"], workspace)
+    assert report.kills and report.problems == [], report.summary()
+    assert finetune_facts(workspace) == finetune_facts(golden.final)
+    assert not (workspace / "checkpoints").exists(), "checkpoints kept after the export"
+
+
+# ---- disk full ------------------------------------------------------------------------------------
+
+def small_filesystem(folder: Path, size: str) -> bool:
+    """Mount a tmpfs of ``size`` on ``folder`` (root only); False where mounting is not allowed."""
+    folder.mkdir(parents=True)
+    return subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+                          capture_output=True).returncode == 0
+
+
+def unmount(folder: Path) -> None:
+    subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+def file_size_limit(max_bytes: int):  # noqa: ANN201 - a preexec function
+    def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (max_bytes, max_bytes))
+    return apply
+
+
+@pytest.mark.parametrize("how", ["tmpfs", "rlimit"])
+def test_disk_full_gives_one_line_leaves_nothing_corrupt_and_a_rerun_completes(
+        golden: Golden, tmp_path: Path, how: str) -> None:
+    workspace = copy_workspace(golden.before["segment"], tmp_path / "ws")
+    command = golden.commands["segment"]
+    mount = tmp_path / "small"
+    if how == "tmpfs":
+        if not small_filesystem(mount, "700k"):
+            pytest.fail("tmpfs mount refused: run the suite as root, or see the rlimit case")
+        (workspace / "windows").symlink_to(mount, target_is_directory=True)  # a symlinked windows/ too
+        full = subprocess.run(command.argv(workspace), env=command.environment(), capture_output=True, text=True,
+                              timeout=300)
+    else:
+        limit = (workspace / "logs" / "log.txt").stat().st_size + 200_000  # the log may grow a little
+        full = subprocess.run(command.argv(workspace), env=command.environment(), capture_output=True, text=True,
+                              timeout=300, preexec_fn=file_size_limit(limit))
+    try:
+        assert full.returncode == 1, full.stderr
+        assert "Traceback" not in full.stderr
+        failures = [line for line in full.stderr.splitlines() if line.startswith("FAILED")]
+        assert failures and all("disk full" in line or "File too large" in line for line in failures), full.stderr
+        assert inconsistencies(workspace) == []
+        if how == "tmpfs":
+            subprocess.run(["mount", "-o", "remount,size=64m", str(mount)], check=True)
+        rerun = run(command, workspace)
+        assert rerun.returncode == 0, rerun.stderr
+        assert differences(golden.expected["segment"], tree_digest(workspace, command.outputs)) == []
+    finally:
+        if how == "tmpfs":
+            unmount(mount)
+    shutil.rmtree(workspace, ignore_errors=True)
