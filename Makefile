@@ -28,3 +28,4 @@ bench: setup
 	$(PY) bench/segment.py
 	$(PY) bench/label.py
 	$(PY) bench/label_quality.py
+	$(PY) bench/faults.py
