@@ -55,7 +55,8 @@ def run_one(config: dict) -> dict:
     from accelerate import Accelerator
 
     from finetune.presets import bitsandbytes_available, make_plan
-    from finetune.train import apply_lora, make_optimizer
+    from finetune.lora import apply_lora
+    from finetune.train import make_optimizer
 
     total_gib = torch.cuda.get_device_properties(0).total_memory / 2**30
     if config["cap_gib"]:

@@ -27,6 +27,7 @@ from finetune.checkpoints import Progress
 from finetune.curves import CurveWriter
 from finetune.evaluation import evaluate
 from finetune.features import Featurizer
+from finetune.lora import apply_lora
 from finetune.metrics import Scores, headline_metric
 from finetune.oom import run_with_oom_fallback
 from finetune.options import FinetuneOptions
@@ -37,7 +38,6 @@ from whcore.journal import BASELINE_UNIT, Journal
 
 MAX_GRAD_NORM = 1.0
 EVAL_BATCH_CPU = 4
-LORA_RANK = 32  # adapters on attention q/v: ~1 % of whisper-medium's parameters
 
 
 @dataclass(frozen=True)
@@ -75,17 +75,6 @@ def make_optimizer(name: str, params: list, lr: float) -> torch.optim.Optimizer:
 
         return Adafactor(params, lr=lr, scale_parameter=False, relative_step=False, warmup_init=False)
     return torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
-
-
-def apply_lora(model: Any) -> Any:
-    """Wrap ``model`` with LoRA adapters on the attention projections (peft)."""
-    try:
-        from peft import LoraConfig, get_peft_model
-    except ImportError:
-        raise UserError("--lora needs peft: pip install 'whisper-harvest[lora]'") from None
-    config = LoraConfig(r=LORA_RANK, lora_alpha=2 * LORA_RANK, lora_dropout=0.05,
-                        target_modules=["q_proj", "v_proj"], bias="none")
-    return get_peft_model(model, config)
 
 
 class Trainer:
