@@ -56,7 +56,8 @@ class FakeTube:
     throttled: set[str] = field(default_factory=set)  # media names served slowly
     fail_once: set[str] = field(default_factory=set)  # media names answering 503 on their next request
     failing_pages: dict[str, int] = field(default_factory=dict)  # list id -> page number answering 429
-    blocked_video_pages: int = 0  # the next N video metadata requests answer 429
+    blocked_videos: set[str] = field(default_factory=set)  # video ids whose watch page answers 429
+    feeds: dict[str, str] = field(default_factory=dict)  # name -> RSS text served at /ytfake/feed/<name>
     requests: list[Request] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -119,15 +120,14 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
         with self.tube.lock:
             self.tube.requests.append(Request("GET", self.path, self.headers.get("Range")))
-        route = re.match(r"/ytfake/(api/video|api/browse|api/channel|media|subs)/([^?]+)(?:\?(.*))?", self.path)
+        route = re.match(r"/ytfake/(api/video|api/browse|api/channel|media|subs|feed)/([^?]+)(?:\?(.*))?", self.path)
         if route is None:
             return self._send(404, b"not found", "text/plain")
         kind, name, query = route.groups()
+        if kind == "feed" and name in self.tube.feeds:
+            return self._send(200, self.tube.feeds[name].encode(), "application/rss+xml")
         if kind == "api/video" and name in self.tube.videos:
-            with self.tube.lock:
-                blocked = self.tube.blocked_video_pages > 0
-                self.tube.blocked_video_pages -= 1 if blocked else 0
-            if blocked:
+            if name in self.tube.blocked_videos:
                 return self._send(429, b"Too Many Requests", "text/plain")
             return self._send(200, json.dumps(self.tube.videos[name]).encode(), "application/json")
         if kind == "api/browse":
