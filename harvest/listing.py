@@ -23,6 +23,7 @@ from urllib.parse import urlparse
 
 from yt_dlp.utils import PagedList
 
+MAX_NESTING = 3  # channel -> tab -> playlist -> video; deeper is a loop or a trap
 PAGE_ENTRIES = 50  # entries asked of a paged list at a time (it fetches only the pages needed)
 # A YouTube channel's tab names, as the last segment of the tab's URL.
 KNOWN_TABS = frozenset({"videos", "streams", "shorts", "live", "releases", "podcasts", "playlists",
@@ -54,10 +55,7 @@ def iter_entries(info: dict[str, Any]) -> Iterator[Any]:
     entries = info.get("entries") or []
     if isinstance(entries, PagedList):
         start = 0
-        while True:
-            page = entries.getslice(start, start + PAGE_ENTRIES)
-            if not page:
-                return
+        while page := entries.getslice(start, start + PAGE_ENTRIES):
             yield from page
             start += len(page)
         return
@@ -78,7 +76,7 @@ def tab_selected(entry: dict[str, Any], tabs: tuple[str, ...]) -> bool:
     if entry.get("_type") not in ("playlist", "url", "url_transparent"):
         return True
     name = tab_name(entry)
-    if name is None or entry.get("ie_key") == "Youtube":
+    if name is None:
         return True
     if name == "live":
         name = "streams"
@@ -97,6 +95,9 @@ class Lister:
     listed: int = 0
 
     def walk(self, info: dict[str, Any], depth: int = 0) -> None:
+        """List ``info``'s entries depth first; raises what a lazy page raises."""
+        if depth > MAX_NESTING:
+            raise ValueError(f"playlists nested deeper than {MAX_NESTING} levels")
         for entry in iter_entries(info):
             if self.stopping() or self.budget.exhausted:
                 return

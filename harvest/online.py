@@ -119,8 +119,7 @@ def harvest_ref(ctx: HarvestContext, fetcher: Fetcher, ref: EntryRef, budget: So
         return []
     label = ref.video_id or ref.url
     key = ref.key or fetcher.temp_key(ref.url)
-    is_video = (ref.info or {}).get("_type", "video") == "video" if ref.info is not None \
-        else fetcher.return_type(ref) == "video"
+    is_video = _is_video(fetcher, ref)
     if key is not None:
         known = known_outcome(ctx, key, label, ref.flat, claim=is_video)
         if known is not None:
@@ -146,6 +145,14 @@ def harvest_ref(ctx: HarvestContext, fetcher: Fetcher, ref: EntryRef, budget: So
     if source_id is not None and ctx.journal.is_done(source_id, online_params(ctx)):
         return [refetch_subtitles(ctx, fetcher, info, video_key, source_id)]
     return [harvest_video(ctx, fetcher, info, video_key)]
+
+
+def _is_video(fetcher: Fetcher, ref: EntryRef) -> bool:
+    """Whether ``ref`` is known to be one video before extraction: only video keys are claimed,
+    since a channel's tabs share one key (the channel id) and must not shadow each other."""
+    if ref.info is not None:
+        return ref.info.get("_type", "video") == "video"
+    return fetcher.return_type(ref) == "video"
 
 
 def _expand(ctx: HarvestContext, fetcher: Fetcher, info: dict[str, Any], budget: SourceBudget,
@@ -318,16 +325,15 @@ def _public_url(url: str) -> str:
     url = unsmuggle_url(url)[0]
     if url.startswith("file:"):
         return Path(unquote(urlparse(url).path)).name
+    if url.startswith("/"):
+        return Path(url).name
     return url
 
 
 def _record(ctx: HarvestContext, info: dict[str, Any], key: tuple[str, str], source_id: str, audio: Path,
             sha256: str, probed_duration: float | None, subtitles: list[Subtitle]) -> SourceRecord:
-    original_id = key[1]
-    if original_id.startswith("file:") or original_id.startswith("/"):
-        original_id = _public_url(original_id if original_id.startswith("file:") else Path(original_id).as_uri())
     return SourceRecord(
-        source_id=source_id, extractor=key[0], original_id=original_id,
+        source_id=source_id, extractor=key[0], original_id=_public_url(key[1]),
         url=_public_url(info.get("webpage_url") or info.get("original_url") or ""),
         title=info.get("title") or "", uploader=info.get("uploader") or "",
         channel=info.get("channel") or "", channel_id=info.get("channel_id") or "",

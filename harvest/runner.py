@@ -147,7 +147,10 @@ def _harvest_urls(ctx: HarvestContext, urls: list[UrlSource]) -> list[Outcome]:
             local = source.url.startswith("file:")
             if local not in listers:
                 listers[local] = Fetcher(ctx, ctx.stop, local_files=local)
-            listed = _list_source(ctx, listers[local], source, local, workers.submit)
+            try:
+                listed = _list_source(ctx, listers[local], source, local, workers.submit)
+            except Exception as error:  # noqa: BLE001 - one bad SOURCE never ends the run
+                listed = unexpected(ctx, source.label, error)
             if listed is not None:
                 outcomes.append(listed)
         with tqdm(total=len(workers.futures), unit="entry", desc="harvest", disable=None) as bar:

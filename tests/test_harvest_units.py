@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from whcore.errors import UserError
 from harvest.cli import build_parser, main, options_from_args, parse_browser
 from harvest.decisions import DecisionStore, Rejection
 from harvest.download import backoff_s
+from harvest.jsruntime import js_runtimes_param
 from harvest.failures import FailureKind, failure_kind
 from harvest.feeds import parse_feed_licenses
 from harvest.license import LicenseGate, license_kind, license_unreadable
@@ -215,6 +217,20 @@ def test_flags_become_options(tmp_path: Path) -> None:
                 ["--js-runtimes", "perl"], ["--remote-components", "ejs:cdn"]):
         with pytest.raises(UserError):
             options_from_args(build_parser().parse_args(["https://x.example/v", *bad]))
+
+
+def test_js_runtimes_name_the_venvs_deno_and_the_users_extras() -> None:
+    runtimes = js_runtimes_param((("node", "/opt/node/bin/node"), ("bun", None)))
+    assert runtimes["deno"]["path"] == str(Path(sys.executable).parent / "deno")  # the deno wheel's binary
+    assert runtimes["node"] == {"path": "/opt/node/bin/node"} and runtimes["bun"] == {}
+
+
+def test_doctor_names_unreadable_cookies(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cookies = tmp_path / "cookies.txt"
+    cookies.write_text("# Netscape HTTP Cookie File\n.example.com\tTRUE\t/\tFALSE\t0\tk\tv\n")
+    assert main(["doctor", "--cookies", str(cookies)]) == 1
+    out = capsys.readouterr().out
+    assert "MISSING cookies: " in out and "no youtube.com cookies" in out and "not ready: fix cookies" in out
 
 
 def test_doctor_reports_each_piece(capsys: pytest.CaptureFixture[str]) -> None:
