@@ -122,7 +122,8 @@ def report(name: str, first: Crawl, second: Crawl, cc: int, refused: int,
            base: tuple[Crawl, Crawl] | None) -> None:
     per_refused = (first.extractions - cc) / max(1, refused)  # each CC entry is extracted once too
     line = (f"{name:<9} run 1: {first.wall_s:7.1f} s, {first.requests:5d} requests ({first.extractions} "
-            f"extractions, {first.pages} pages, {first.media} media), {per_refused:.2f} requests per refused entry; "
+            f"extractions, {first.pages} pages, {first.media} media, {first.requests / first.wall_s:.1f}/s), "
+            f"{per_refused:.2f} requests per refused entry; "
             f"run 2: {second.wall_s:6.1f} s, {second.requests:5d} requests, {second.extractions} extractions "
             f"[exit {first.exit_code}/{second.exit_code}]")
     print(line)
