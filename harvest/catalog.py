@@ -30,6 +30,7 @@ class Catalog:
     key_of: dict[str, tuple[str, str]] = field(default_factory=dict)  # source_id -> (extractor, id)
     by_sha256: dict[str, str] = field(default_factory=dict)  # audio sha256 -> source_id
     claimed: set[tuple[str, str]] = field(default_factory=set)  # keys in flight this run
+    extra_of: dict[str, dict] = field(default_factory=dict)  # source_id -> its DONE line's extra facts
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     @classmethod
@@ -39,6 +40,7 @@ class Catalog:
             extractor, original = entry.extra.get("extractor"), entry.extra.get("id")
             if extractor and original is not None:
                 catalog._add(unit, (extractor, str(original)), "")
+                catalog.extra_of[unit] = dict(entry.extra)
         for record in records:
             if record.source_id in catalog.key_of and record.sha256:
                 catalog.by_sha256[record.sha256] = record.source_id
@@ -50,9 +52,10 @@ class Catalog:
         if sha256:
             self.by_sha256[sha256] = source_id
 
-    def add(self, record: SourceRecord, key: tuple[str, str]) -> None:
+    def add(self, record: SourceRecord, key: tuple[str, str], extra: dict | None = None) -> None:
         with self.lock:
             self._add(record.source_id, key, record.sha256)
+            self.extra_of[record.source_id] = dict(extra or {})
 
     def source_id_of(self, key: tuple[str, str]) -> str | None:
         return self.by_key.get(key)

@@ -13,12 +13,20 @@ from yt_dlp.cookies import SUPPORTED_BROWSERS, SUPPORTED_KEYRINGS
 from whcore.cli import EXIT_USER_ERROR, make_parser, non_negative_float, positive_int
 from whcore.errors import UserError
 
-from harvest.options import DEFAULT_JOBS, DEFAULT_RETRIES, DEFAULT_SLEEP_S, HarvestOptions
-from harvest.outcome import processed_any, summary_table
+from harvest.doctor import run_checks
+from harvest.jsruntime import parse_component, parse_runtime
+from harvest.license import ALL_KINDS, DEFAULT_ACCEPTED, parse_accepted
+from harvest.options import CHANNEL_TABS, DEFAULT_JOBS, DEFAULT_RETRIES, DEFAULT_SLEEP_S, DEFAULT_TABS, \
+    HarvestOptions
+from harvest.outcome import any_failed, summary_table
+from harvest.politeness import DEFAULT_MAX_BLOCKS, DEFAULT_SLEEP_ENTRY_S, DEFAULT_SLEEP_REQUESTS_S
 from harvest.runner import harvest
 from harvest.sources import read_batch_file
+from harvest.subtitles import is_valid_lang
 
-EXIT_NOTHING_PROCESSED = 1
+EXIT_OK = 0  # everything done or skipped by rule
+EXIT_SOME_FAILED = 1  # some entries failed, or the site blocked us; a rerun retries them
+DOCTOR_COMMAND = "doctor"
 BROWSER_SPEC = re.compile(r"(?P<name>[^+:]+)(?:\+(?P<keyring>[^:]+))?(?::(?!:)(?P<profile>.+?))?"
                           r"(?:::(?P<container>.+))?")
 
@@ -29,9 +37,14 @@ podcast feeds, and local media files or folders. Only audio is downloaded;
 non-CC entries are logged and remembered, never downloaded.
 
 examples:
+  python -m harvest doctor          # check yt-dlp, JavaScript runtime, ffmpeg before a long crawl
   python -m harvest "https://www.youtube.com/playlist?list=PL..." --workspace corpus
-  python -m harvest "https://www.youtube.com/@handle/videos" --limit 20 --subs en
+  python -m harvest "https://www.youtube.com/@handle" --limit 20 --subs en
   python -m harvest recordings/ lecture.mp3 --workspace corpus
+
+exit codes: 0 everything done or skipped by rule (licence, duplicate, unavailable,
+live); 1 some entries failed or the site blocked the run (rerun to retry);
+2 bad arguments or a busy workspace.
 """
 
 
@@ -50,25 +63,48 @@ def build_parser() -> argparse.ArgumentParser:
                         help="read more SOURCEs from FILE, one per line (# starts a comment)")
     parser.add_argument("--allow-any-license", action="store_true",
                         help="download whatever the licence (recorded per source); default: Creative Commons only")
+    parser.add_argument("--accept-licenses", default=None, metavar="KINDS",
+                        help=f"also accept these licence kinds (comma list of {', '.join(ALL_KINDS)}); "
+                             f"always accepted: {', '.join(sorted(DEFAULT_ACCEPTED))}")
     parser.add_argument("--recheck-rejected", action="store_true",
                         help="extract entries rejected for their licence on earlier runs again")
+    parser.add_argument("--recheck-unavailable", action="store_true",
+                        help="extract entries that were private, removed, members-only or age-gated again")
     parser.add_argument("--sleep", type=non_negative_float, default=DEFAULT_SLEEP_S, metavar="SECONDS",
                         help="pause before each download (randomised up to twice this); 0 disables")
+    parser.add_argument("--sleep-requests", type=non_negative_float, default=DEFAULT_SLEEP_REQUESTS_S,
+                        metavar="SECONDS", help="pause between the site requests of listing and extraction")
+    parser.add_argument("--sleep-entry", type=non_negative_float, default=DEFAULT_SLEEP_ENTRY_S,
+                        metavar="SECONDS", help="pause before each entry that needs a full extraction "
+                        "(entries decided on earlier runs cost no request and no pause)")
+    parser.add_argument("--max-blocks", type=positive_int, default=DEFAULT_MAX_BLOCKS, metavar="N",
+                        help="stop the run after N blocked answers in a row (HTTP 429, bot check, "
+                             "'try again later'); a rerun resumes")
     parser.add_argument("--jobs", type=positive_int, default=DEFAULT_JOBS, metavar="N",
-                        help="parallel downloads")
+                        help="entries harvested in parallel")
     parser.add_argument("--limit", type=positive_int, default=None, metavar="N",
-                        help="take at most N entries from each playlist, channel or feed")
+                        help="take the first N videos of each SOURCE (across all of a channel's tabs)")
+    parser.add_argument("--tabs", default=",".join(DEFAULT_TABS), metavar="TABS",
+                        help=f"channel tabs to take (comma list of {', '.join(CHANNEL_TABS)})")
     parser.add_argument("--retries", type=positive_int, default=DEFAULT_RETRIES, metavar="N",
                         help="retries per request, with exponential backoff")
     parser.add_argument("--cookies", type=Path, metavar="FILE",
                         help="Netscape cookies.txt for yt-dlp (age-gated or members-only videos)")
     parser.add_argument("--cookies-from-browser", metavar="BROWSER[+KEYRING][:PROFILE][::CONTAINER]",
                         help="let yt-dlp read cookies from a local browser profile")
-    parser.add_argument("--subs", default="", metavar="LANGS",
+    parser.add_argument("--subs", default=None, metavar="LANGS",
                         help="save uploaded subtitles in these languages (comma list, e.g. zh-TW,zh,en) "
                              "as reference transcripts")
     parser.add_argument("--auto-subs", action="store_true",
-                        help="with --subs, also save automatic captions where no manual track exists")
+                        help="with --subs, also save automatic captions (the video's own language, never "
+                             "machine translations) where no manual track exists")
+    parser.add_argument("--js-runtimes", action="append", default=[], metavar="RUNTIME[:PATH]",
+                        help="also let yt-dlp use this JavaScript runtime (node, bun, quickjs) for "
+                             "YouTube's challenges; deno from the venv is always enabled; repeatable")
+    parser.add_argument("--remote-components", action="append", default=[], metavar="COMPONENT",
+                        help="let yt-dlp fetch this component when needed (ejs:github, ejs:npm); repeatable")
+    parser.add_argument("--check", action="store_true",
+                        help="check the set-up (same as `python -m harvest doctor`) and exit")
     return parser
 
 
@@ -98,23 +134,68 @@ def options_from_args(args: argparse.Namespace) -> HarvestOptions:
     if args.cookies is not None and not args.cookies.is_file():
         raise UserError(f"--cookies {args.cookies}: no such file; export a Netscape cookies.txt "
                         "from your browser or use --cookies-from-browser")
-    languages = tuple(lang.strip() for lang in args.subs.split(",") if lang.strip())
+    languages = tuple(lang.strip() for lang in (args.subs or "").split(",") if lang.strip())
+    bad = [lang for lang in languages if not is_valid_lang(lang)]
+    if bad:
+        raise UserError(f"--subs {args.subs}: {', '.join(map(repr, bad))} is not a language code; "
+                        "use codes like en, en-US, zh-TW")
     if args.auto_subs and not languages:
         raise UserError("--auto-subs needs --subs LANGS to say which languages to save")
     return HarvestOptions(
         sources=tuple(sources), allow_any_license=args.allow_any_license,
-        recheck_rejected=args.recheck_rejected, sleep_s=args.sleep, jobs=args.jobs, limit=args.limit,
+        accepted_licenses=DEFAULT_ACCEPTED | _parsed("--accept-licenses", parse_accepted, args.accept_licenses or ""),
+        recheck_rejected=args.recheck_rejected, recheck_unavailable=args.recheck_unavailable,
+        sleep_s=args.sleep, sleep_requests_s=args.sleep_requests, sleep_entry_s=args.sleep_entry,
+        max_blocks=args.max_blocks, jobs=args.jobs, limit=args.limit, tabs=parse_tabs(args.tabs),
         cookies=args.cookies.resolve() if args.cookies else None,
         cookies_from_browser=parse_browser(args.cookies_from_browser),
-        subtitle_langs=languages, auto_subs=args.auto_subs, retries=args.retries)
+        subtitle_langs=languages, auto_subs=args.auto_subs, retries=args.retries,
+        js_runtimes=tuple(_parsed("--js-runtimes", parse_runtime, spec) for spec in args.js_runtimes),
+        remote_components=tuple(_parsed("--remote-components", parse_component, c) for c in args.remote_components))
+
+
+def _parsed(flag: str, parse, text: str):  # noqa: ANN001, ANN202 - a thin ValueError -> UserError bridge
+    try:
+        return parse(text)
+    except ValueError as error:
+        message = str(error)
+        raise UserError(message if message.startswith("--") else f"{flag} {text}: {message}") from None
+
+
+def parse_tabs(text: str) -> tuple[str, ...]:
+    """``--tabs`` as a tuple of known tab names (UserError names an unknown one)."""
+    tabs = tuple(dict.fromkeys(tab.strip().lower() for tab in text.split(",") if tab.strip()))
+    unknown = [tab for tab in tabs if tab not in CHANNEL_TABS]
+    if unknown or not tabs:
+        raise UserError(f"--tabs {text}: use a comma list of {', '.join(CHANNEL_TABS)}")
+    return tabs
+
+
+def doctor(args: argparse.Namespace) -> int:
+    """Print one line per set-up check; 1 if anything a real crawl needs is missing."""
+    if args.cookies is not None and not args.cookies.is_file():
+        raise UserError(f"--cookies {args.cookies}: no such file; export a Netscape cookies.txt first")
+    runtimes = tuple(_parsed("--js-runtimes", parse_runtime, spec) for spec in args.js_runtimes)
+    checks = run_checks(args.cookies, parse_browser(args.cookies_from_browser), runtimes)
+    for check in checks:
+        print(check.line())
+    missing = [check.name for check in checks if not check.ok]
+    print(f"not ready: fix {', '.join(missing)} (lines above)" if missing else "ready for YouTube")
+    return EXIT_SOME_FAILED if missing else EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    is_doctor = bool(argv) and argv[0] == DOCTOR_COMMAND and not Path(DOCTOR_COMMAND).exists()
+    args = build_parser().parse_args(argv[1:] if is_doctor else argv)
+    if is_doctor or args.check:
+        return doctor(args)
     options = options_from_args(args)
     if Path(args.workspace).exists() and not Path(args.workspace).is_dir():
         raise UserError(f"--workspace {args.workspace} is a file: pass a folder (it is created if missing)")
-    outcomes = harvest(args.workspace, options, verbose=args.verbose)
-    print(summary_table(outcomes))
+    result = harvest(args.workspace, options, verbose=args.verbose)
+    print(summary_table(result.outcomes))
+    if result.stopped:
+        print(result.stopped)
     print(f"sources: {Path(args.workspace).resolve() / 'sources'} (manifest.jsonl lists them)")
-    return 0 if processed_any(outcomes) else EXIT_NOTHING_PROCESSED
+    return EXIT_SOME_FAILED if result.stopped or any_failed(result.outcomes) else EXIT_OK

@@ -2,24 +2,37 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from typing import Any
 
 from whcore.journal import Journal
 from whcore.workspace import Workspace
 
 from harvest.catalog import Catalog
+from harvest.decisions import DecisionStore
+from harvest.license import LicenseGate
 from harvest.options import HarvestOptions
-from harvest.rejected import RejectedStore
+from harvest.politeness import CircuitBreaker
 
 
 @dataclass(frozen=True)
 class HarvestContext:
-    """Workspace, journal, catalog and rejection store of the run, and its options."""
+    """Workspace, journal, catalog and decision stores of the run, its options and its stop switches."""
 
     workspace: Workspace
     options: HarvestOptions
     journal: Journal
     catalog: Catalog
-    rejected: RejectedStore
+    rejected: DecisionStore  # of Rejection
+    unavailable: DecisionStore  # of Unavailable
     log: Any  # loguru logger bound to the harvest stage
+    breaker: CircuitBreaker = field(default_factory=CircuitBreaker)
+    stop: threading.Event = field(default_factory=threading.Event)  # Ctrl-C or breaker: finish now
+
+    @property
+    def gate(self) -> LicenseGate:
+        return LicenseGate(self.options.accepted_licenses)
+
+    def stopping(self) -> bool:
+        return self.stop.is_set() or self.breaker.tripped.is_set()

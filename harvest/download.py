@@ -1,48 +1,58 @@
-"""yt-dlp as a library: list, extract and download one entry at a time.
+"""yt-dlp as a library: extract and download one entry at a time.
 
 Why a per-entry loop instead of ``ydl.download([playlist])``: harvest must see
-every entry between listing and download to skip finished and rejected ids
-before any request, to record licence rejections, and to probe and hash the
-file before it counts. yt-dlp still does what it is best at: extraction,
-format choice (``bestaudio``, never the muxed video), retries with backoff,
-``.part`` resume over HTTP Range, cookies and polite sleeps.
+every entry between listing and download to skip finished, refused and
+unavailable ids before any request, to record decisions, and to probe and hash
+the file before it counts. yt-dlp still does what it is best at: extraction,
+format choice, retries with backoff, ``.part`` resume over HTTP Range, cookies,
+JavaScript challenges and polite sleeps.
 
-Files are named from ids only (``%(source_id)s.%(ext)s``); titles never reach
-the filesystem. The downloaded container is kept as is: ``segment`` decodes
-anything FFmpeg reads, so no post-processor (and no ffprobe) is needed.
+Format ``bestaudio/best``: the best audio-only stream, else (some videos offer
+only a muxed stream, e.g. YouTube's itag 18) the best stream with audio;
+``segment`` decodes any container. Downloads land in ``sources/.partial/`` as
+``<source_id>.f<format_id>.<ext>``: a rerun that picks another format must not
+resume a ``.part`` file of a different stream by HTTP Range. harvest moves the
+finished file to ``sources/audio/<source_id>.<ext>`` itself, after the probe.
+Names come from ids only; titles never reach the file system.
 """
 
 from __future__ import annotations
 
 import re
 import threading
-from dataclasses import dataclass
-from itertools import islice
-from typing import Any, Iterator
+from dataclasses import dataclass, field
+from typing import Any
 
 from tqdm import tqdm
 from yt_dlp import YoutubeDL
-from yt_dlp.utils import DownloadCancelled, PagedList
+from yt_dlp.utils import DownloadCancelled
 
-from harvest.context import HarvestContext
-from harvest.license import cc_match_filter
 from whcore.media import find_ffmpeg
 
-PARTIAL_DIR_NAME = ".partial"  # under sources/: .part files of unfinished downloads
-SUBS_DIR_NAME = "subs"  # under sources/: saved subtitle tracks
+from harvest.context import HarvestContext
+from harvest.jsruntime import js_runtimes_param
+from harvest.license import LicenseGate
+from harvest.subtitles import SUBS_DIR_NAME
+
+PARTIAL_DIR_NAME = ".partial"  # under sources/: downloads until probed and moved to audio/
 SOCKET_TIMEOUT_S = 30
 MAX_BACKOFF_S = 60.0
-SUBTITLE_FAILURE = "Unable to download video subtitles"  # yt-dlp's wording
+MAX_EXTRACTOR_RETRIES = 3
+AUDIO_FORMAT = "bestaudio/best"
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 PLAYLIST_TYPES = frozenset({"playlist", "multi_video"})
 REFERENCE_TYPES = frozenset({"url", "url_transparent"})
 # Fields of a url_transparent entry that must not override the extracted video (as in yt-dlp).
 TRANSPARENT_KEEP = frozenset({"_type", "url", "ie_key", "id", "extractor", "extractor_key"})
+FLAT_FIELDS = ("live_status", "availability")  # what a flat entry already says about the video
 
 
-def backoff_s(attempt: int) -> float:
-    """Exponential backoff between retries: 1, 2, 4, ... seconds, capped."""
-    return min(2.0 ** attempt, MAX_BACKOFF_S)
+def backoff_s(n: int) -> float:
+    """Exponential backoff before retry ``n`` (0-based): 1, 2, 4, ... seconds, capped.
+
+    yt-dlp calls its ``retry_sleep_functions`` with the keyword ``n``.
+    """
+    return min(2.0 ** n, MAX_BACKOFF_S)
 
 
 def clean_error(error: BaseException) -> str:
@@ -78,9 +88,9 @@ class YtdlpLogger:
 class ByteProgress:
     """One tqdm bar for the bytes of the download in progress; also the stop switch.
 
-    Worker threads cannot be interrupted from outside, so on Ctrl-C the main
-    thread sets ``stop`` and the next progress report ends the download
-    (its ``.part`` file stays for the rerun to resume).
+    Worker threads cannot be interrupted from outside, so on Ctrl-C (or when the
+    circuit breaker trips) the main thread sets ``stop`` and the next progress
+    report ends the download (its ``.part`` file stays for the rerun to resume).
     """
 
     def __init__(self, stop: threading.Event) -> None:
@@ -104,44 +114,51 @@ class ByteProgress:
             self._bar = None
 
 
-def ytdlp_params(ctx: HarvestContext, progress: ByteProgress) -> dict[str, Any]:
-    """yt-dlp options for a polite, resumable, audio-only, id-named download."""
+def ytdlp_params(ctx: HarvestContext, progress: ByteProgress, local_files: bool) -> dict[str, Any]:
+    """yt-dlp options for a polite, resumable, audio-only, id-named download.
+
+    ``local_files`` enables ``file://`` URLs, only for SOURCEs the user named as
+    local files: a remote feed whose enclosure says ``file:///etc/...`` must not
+    copy a local file into the corpus.
+    """
     options = ctx.options
-    sources_dir = ctx.workspace.sources_dir
+    partial = str(ctx.workspace.sources_dir / PARTIAL_DIR_NAME)
     params: dict[str, Any] = {
-        "format": "bestaudio",
-        "outtmpl": {"default": "%(source_id)s.%(ext)s", "subtitle": "%(source_id)s.%(ext)s"},
-        "paths": {"home": str(ctx.workspace.audio_dir), "temp": str(sources_dir / PARTIAL_DIR_NAME),
-                  "subtitle": str(sources_dir / SUBS_DIR_NAME)},
+        "format": AUDIO_FORMAT,
+        "outtmpl": {"default": "%(source_id)s.f%(format_id)s.%(ext)s", "subtitle": "%(source_id)s.%(ext)s"},
+        "paths": {"home": partial, "temp": partial,
+                  "subtitle": str(ctx.workspace.sources_dir / SUBS_DIR_NAME)},
+        "restrictfilenames": True,
+        "windowsfilenames": True,
         "continuedl": True,
         "retries": options.retries,
         "fragment_retries": options.retries,
-        "extractor_retries": min(options.retries, 3),
+        "extractor_retries": min(options.retries, MAX_EXTRACTOR_RETRIES),
         "retry_sleep_functions": {"http": backoff_s, "fragment": backoff_s, "extractor": backoff_s},
         "socket_timeout": SOCKET_TIMEOUT_S,
         "logger": YtdlpLogger(ctx.log),
         "noprogress": True,
         "progress_hooks": [progress],
-        "enable_file_urls": True,
-        "windowsfilenames": True,
+        "enable_file_urls": local_files,
         "ignoreerrors": False,
         "color": {"stdout": "no_color", "stderr": "no_color"},
+        "js_runtimes": js_runtimes_param(options.js_runtimes),
+        "remote_components": list(options.remote_components),
     }
     location = find_ffmpeg()
     if location:
         params["ffmpeg_location"] = location
     if not options.allow_any_license:
-        params["match_filter"] = cc_match_filter
-    if options.sleep_s > 0:
+        params["match_filter"] = LicenseGate(options.accepted_licenses).match_filter()
+    if options.sleep_requests_s > 0 and not local_files:
+        params["sleep_interval_requests"] = options.sleep_requests_s
+    if options.sleep_s > 0 and not local_files:
         params.update(sleep_interval=options.sleep_s, max_sleep_interval=2 * options.sleep_s,
                       sleep_interval_subtitles=options.sleep_s)
     if options.cookies is not None:
         params["cookiefile"] = str(options.cookies)
     if options.cookies_from_browser is not None:
         params["cookiesfrombrowser"] = options.cookies_from_browser
-    if options.subtitle_langs:
-        params.update(writesubtitles=True, writeautomaticsub=options.auto_subs,
-                      subtitleslangs=list(options.subtitle_langs))
     return params
 
 
@@ -155,6 +172,8 @@ class EntryRef:
     title: str = ""
     info: dict[str, Any] | None = None  # full extraction, when the listing already did it
     overrides: dict[str, Any] | None = None  # a url_transparent entry's fields (feed titles, ...)
+    flat: dict[str, Any] = field(default_factory=dict)  # live_status, availability of a flat entry
+    local: bool = False  # listed from a SOURCE the user gave as a local file
 
     @property
     def key(self) -> tuple[str, str] | None:
@@ -165,35 +184,28 @@ class EntryRef:
         return None
 
 
-def ref_from_entry(entry: dict[str, Any]) -> EntryRef | None:
+def ref_from_entry(entry: Any, local: bool = False) -> EntryRef | None:
     """An EntryRef for one raw playlist entry (flat reference or full info)."""
     if not isinstance(entry, dict):
         return None
+    flat = {name: entry[name] for name in FLAT_FIELDS if entry.get(name)}
     if entry.get("_type") in REFERENCE_TYPES:
         overrides = None
         if entry["_type"] == "url_transparent":
             overrides = {k: v for k, v in entry.items() if v is not None and k not in TRANSPARENT_KEEP}
         return EntryRef(url=entry["url"], ie_key=entry.get("ie_key"), video_id=entry.get("id"),
-                        title=entry.get("title") or "", overrides=overrides)
+                        title=entry.get("title") or "", overrides=overrides, flat=flat, local=local)
     url = entry.get("webpage_url") or entry.get("original_url") or entry.get("url") or ""
-    return EntryRef(url=url, title=entry.get("title") or "", info=entry)
-
-
-def playlist_entries(info: dict[str, Any], limit: int | None) -> Iterator[dict[str, Any]]:
-    """The raw entries of a playlist result, at most ``limit``, fetching pages lazily."""
-    entries = info.get("entries") or []
-    if isinstance(entries, PagedList):
-        yield from entries.getslice(0, limit)
-        return
-    yield from islice(entries, limit)
+    return EntryRef(url=url, title=entry.get("title") or "", info=entry, flat=flat, local=local)
 
 
 class Fetcher:
     """One YoutubeDL instance (not thread-safe: one Fetcher per worker thread)."""
 
-    def __init__(self, ctx: HarvestContext, stop: threading.Event | None = None) -> None:
+    def __init__(self, ctx: HarvestContext, stop: threading.Event | None = None,
+                 local_files: bool = False) -> None:
         self._progress = ByteProgress(stop or threading.Event())
-        self._ydl = YoutubeDL(ytdlp_params(ctx, self._progress))
+        self._ydl = YoutubeDL(ytdlp_params(ctx, self._progress, local_files))
 
     def close(self) -> None:
         self._ydl.close()
@@ -204,6 +216,18 @@ class Fetcher:
             if extractor.suitable(url):
                 temp_id = extractor.get_temp_id(url)
                 return (key, str(temp_id)) if temp_id is not None else None
+        return None
+
+    def return_type(self, ref: EntryRef) -> str | None:
+        """What the extractor of ``ref`` returns: ``video``, ``playlist``, ``any`` or None."""
+        if ref.ie_key:
+            try:
+                return getattr(self._ydl.get_info_extractor(ref.ie_key), "_RETURN_TYPE", None)
+            except Exception:  # noqa: BLE001 - an unknown key says nothing
+                return None
+        for extractor in getattr(self._ydl, "_ies", {}).values():
+            if extractor.suitable(ref.url):
+                return getattr(extractor, "_RETURN_TYPE", None)
         return None
 
     def read(self, url: str, max_bytes: int) -> bytes:
@@ -218,17 +242,21 @@ class Fetcher:
             raise RuntimeError(f"yt-dlp returned nothing for {url}")
         return info
 
-    def download(self, info: dict[str, Any], source_id: str, subtitles: bool = True) -> dict[str, Any]:
-        """Choose the audio format and download it (and subtitles); returns yt-dlp's info.
+    def download_audio(self, info: dict[str, Any], source_id: str) -> dict[str, Any]:
+        """Choose the audio format and download it (no subtitles); returns yt-dlp's info."""
+        return self._process(info, source_id, writesubtitles=False, writeautomaticsub=False)
 
-        ``subtitles=False`` retries without them: a subtitle that cannot be
-        fetched must not cost the audio.
+    def download_subtitles(self, info: dict[str, Any], source_id: str, patterns: list[str],
+                           automatic: bool) -> dict[str, Any]:
+        """Fetch the subtitle tracks ``patterns`` select, no media; a failed track is only a warning.
+
+        Run apart from the audio so a subtitle that cannot be fetched never costs
+        the audio; the caller reads which requested tracks have no file.
         """
-        overrides: dict[str, Any] = {}
-        if not subtitles:
-            overrides.update(writesubtitles=False, writeautomaticsub=False)
-        if str(info.get("webpage_url") or info.get("url") or "").startswith("file:"):
-            overrides.update(sleep_interval=None, max_sleep_interval=None)  # no server to be polite to
+        return self._process(info, source_id, skip_download=True, writesubtitles=True,
+                             writeautomaticsub=automatic, subtitleslangs=patterns, ignoreerrors=True)
+
+    def _process(self, info: dict[str, Any], source_id: str, **overrides: Any) -> dict[str, Any]:
         params = self._ydl.params
         saved = {key: params.get(key) for key in overrides}
         params.update(overrides)

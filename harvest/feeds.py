@@ -6,6 +6,10 @@ it themselves: ``<creativeCommons:license>`` (the RSS module), ``<dc:rights>``
 or ``<copyright>``, per item or for the whole channel. harvest reads the feed
 once more (one request per feed per run) and hands each episode the licence
 the feed states for it; the gate then judges it like a video's licence.
+
+Feeds come from anywhere, so they are parsed with ``defusedxml``: entity
+expansion ("billion laughs"), external entities and DTD tricks are refused
+instead of being resolved by the standard library's parser.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
 
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring as safe_fromstring
 from yt_dlp.utils import unsmuggle_url
 
 MAX_FEED_BYTES = 32 * 1024 * 1024  # larger "feeds" are not parsed for licences
@@ -47,8 +53,8 @@ def parse_feed_licenses(data: bytes) -> FeedLicenses | None:
     if len(data) > MAX_FEED_BYTES or b"<rss" not in data[:4096]:
         return None
     try:
-        root = ElementTree.fromstring(data)
-    except ElementTree.ParseError:
+        root = safe_fromstring(data)  # entities and external references refused
+    except (ElementTree.ParseError, DefusedXmlException):
         return None
     channel = root.find("channel")
     if channel is None:

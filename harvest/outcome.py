@@ -9,13 +9,17 @@ from enum import Enum
 
 class Status(str, Enum):
     DOWNLOADED = "downloaded"  # new source in place (downloaded or local file linked)
+    UPDATED = "updated"  # a source we had got the subtitle tracks it was missing
     SKIPPED = "skipped"  # already have it (this run or an earlier one)
     DUPLICATE = "duplicate"  # same audio as an existing source under another id
     REJECTED = "rejected"  # licence gate said no (now or on an earlier run)
-    FAILED = "failed"  # an error; the reason is in the log
+    UNAVAILABLE = "unavail"  # private, removed, members-only, age-gated (remembered)
+    LATER = "later"  # live now or upcoming: skipped by rule, a later run takes it
+    FAILED = "failed"  # an error; the reason is in the log, a rerun retries it
 
 
-SUMMARY_ORDER = (Status.DOWNLOADED, Status.SKIPPED, Status.DUPLICATE, Status.REJECTED, Status.FAILED)
+SUMMARY_ORDER = (Status.DOWNLOADED, Status.UPDATED, Status.SKIPPED, Status.DUPLICATE, Status.REJECTED,
+                 Status.UNAVAILABLE, Status.LATER, Status.FAILED)
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,14 @@ def summary_counts(outcomes: list[Outcome]) -> str:
     return ", ".join(f"{status.value} {counts.get(status, 0)}" for status in SUMMARY_ORDER)
 
 
-def processed_any(outcomes: list[Outcome]) -> bool:
-    """True if at least one entry ended in a state other than failed."""
-    return any(outcome.status is not Status.FAILED for outcome in outcomes)
+def any_failed(outcomes: list[Outcome]) -> bool:
+    """True if some entry failed (every other status is done or skipped by rule)."""
+    return any(outcome.status is Status.FAILED for outcome in outcomes)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Every entry's outcome, and why the run stopped early ("" if it did not)."""
+
+    outcomes: list[Outcome]
+    stopped: str = ""  # the circuit breaker's line when the site blocked us

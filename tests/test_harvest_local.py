@@ -47,10 +47,12 @@ def test_local_folder_recursive_with_collisions_duplicates_and_bad_files(tmp_pat
     (library / ".hidden" / "secret.mp3").write_bytes(b"ignored")
     workspace = tmp_path / "ws"
     run = run_harvest(library, tmp_path / "missing.wav", "--workspace", workspace)
-    assert run.returncode == 0, run.stderr
+    assert run.returncode == 1, run.stderr  # some items failed; the others were processed
     found = records(workspace)
     plain = found.pop("talk")
-    assert plain["original_id"] == str((library / "a" / "talk.mp3").resolve())
+    assert plain["original_id"] == "talk.mp3" and plain["url"] == "talk.mp3"  # never /home/<user>/...
+    manifest = (workspace / "sources" / "manifest.jsonl").read_text(encoding="utf-8")
+    assert str(tmp_path) not in manifest and "file:" not in manifest
     (other_id, other), = found.items()
     assert other_id == f"talk_{other['sha256'][:8]}"  # short content hash only where ids collide
     log = (workspace / "logs" / "log.txt").read_text(encoding="utf-8")
@@ -85,12 +87,27 @@ def test_local_rss_feed_goes_through_the_licence_gate(tmp_path: Path) -> None:
     found = records(workspace)
     assert list(found) == ["ep1"] and found["ep1"]["license"] == CC_BY  # the feed's own licence
     assert found["ep1"]["title"] == "Episode 1 of the show"
-    assert found["ep1"]["url"] == (episodes / "episode1.mp3").as_uri()
+    assert found["ep1"]["url"] == "episode1.mp3"  # the file's name, not file:///home/<user>/...
+    assert str(tmp_path) not in (workspace / "sources" / "manifest.jsonl").read_text(encoding="utf-8")
     opened = run_harvest(feed, "--workspace", workspace, "--sleep", "0", "--allow-any-license")
     assert opened.returncode == 0, opened.stderr
     found = records(workspace)
     assert sorted(found) == ["ep1", "ep2"] and found["ep2"]["license"] == ""
     assert journal_lines(workspace, "--allow-any-license: the Creative Commons gate is off")
+
+
+def test_unexpected_error_on_one_file_is_one_line_and_the_run_goes_on(tmp_path: Path) -> None:
+    workspace = tmp_path / "ws"
+    (workspace / "sources" / "first.json").mkdir(parents=True)  # the record cannot be written
+    for name, freq in (("first", 300), ("second", 400)):
+        (tmp_path / f"{name}.mp3").write_bytes(sine_audio(freq, fmt="mp3", codec="libmp3lame"))
+    run = run_harvest(tmp_path / "first.mp3", tmp_path / "second.mp3", "--workspace", workspace)
+    assert run.returncode == 1, run.stderr
+    assert "Traceback" not in run.stderr
+    failed = journal_lines(workspace, "| ERROR   | harvest  | failed ")
+    assert len(failed) == 1 and "unexpected IsADirectoryError" in failed[0], failed
+    assert list(records(workspace)) == ["second"]
+    assert "downloaded      1" in run.stdout and "failed          1" in run.stdout
 
 
 def test_only_bad_sources_exit_non_zero_and_touch_nothing(tmp_path: Path) -> None:
@@ -113,6 +130,10 @@ def test_invalid_arguments_give_one_error_line_and_exit_2(tmp_path: Path) -> Non
         ("--batch-file", str(tmp_path / "nope.txt")),
         ("--auto-subs", str(EXAMPLE)),
         (str(EXAMPLE), "--workspace", str(EXAMPLE)),
+        ("--subs", "en,../../x", str(EXAMPLE)),
+        ("--accept-licenses", "all-rights-reserved", str(EXAMPLE)),
+        ("--tabs", "community", str(EXAMPLE)),
+        ("--js-runtimes", "rhino", str(EXAMPLE)),
     ]
     for args in cases:
         run = run_harvest(*args)
