@@ -17,7 +17,6 @@ import json
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -79,8 +78,8 @@ def load_sources(workspace: Workspace, journal: Journal) -> tuple[list[SourceRec
     for path in require_sources(workspace):
         try:
             record = SourceRecord.read(path)
-        except (ValueError, TypeError, AttributeError) as error:
-            message = f"source record {path} is not valid JSON ({error}): rerun `python -m harvest`"
+        except (OSError, ValueError, TypeError, AttributeError) as error:
+            message = f"source record {path} is unreadable ({error}): rerun `python -m harvest`"
             journal.mark_failed(source_unit(path.stem), message)
             failures.append(SourceOutcome(path.stem, "failed", error=message))
             continue
