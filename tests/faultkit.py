@@ -108,7 +108,7 @@ def kill_points(rng: random.Random, count: int, duration_s: float, journal_lines
         if number % 2 == 0 or journal_lines < 1:
             points.append(KillPoint(delay_s=round(rng.uniform(0.05, 0.95) * duration_s, 3)))
         else:
-            points.append(KillPoint(lines=rng.randint(1, journal_lines)))
+            points.append(KillPoint(lines=rng.randint(1, max(1, journal_lines - 1))))  # before its last line
     return points
 
 
