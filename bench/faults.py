@@ -1,7 +1,7 @@
 """Kill every stage at ten or more random points, rerun, and compare with an uninterrupted run.
 
 The longer sibling of ``tests/test_faults.py`` (same harness, ``tests/faultkit.py``):
-one uninterrupted pipeline is the reference (harvest of 30 s of the example recording and
+one uninterrupted pipeline is the reference (harvest of 20 s of the example recording and
 a loopback "YouTube" playlist, segment, label, a two-step finetune); each stage is
 then run from a copy of the workspace as it stood before it, SIGKILLed at
 ``--kills`` seeded random points (alternately a random delay within the reference

@@ -35,8 +35,8 @@ SEED = 20261122
 SUITE_KILLS = {"harvest": 3, "segment": 3, "label": 3, "finetune": 1}  # finetune: the costliest run by far
 FINETUNE_ARGS = ("--model", "offline-base", "--max-steps", "2", "--eval-steps", "1", "--learning-rate", "1e-4",
                  "--warmup-steps", "0", "--effective-batch", "1")
-LECTURE_SECONDS = 30  # of the example recording: 4 windows, 3 of them for training
-TONE_SECONDS = 6
+LECTURE_SECONDS = 20  # of the example recording: 3 windows (train, gap, test)
+TONE_SECONDS = 3
 
 
 @dataclass
@@ -87,7 +87,7 @@ def add_tones(tube: FakeTube) -> None:
     """Two CC tone videos in playlist PL, one served slowly so kills land mid-download."""
     tube.add_video("toneA", sine_audio(440, seconds=TONE_SECONDS))
     tube.add_video("toneB", sine_audio(620, seconds=TONE_SECONDS, bitrate="128k"))
-    tube.throttled.add("toneB.webm")  # ~100 KB at ~80 KB/s
+    tube.throttled.add("toneB.webm")  # ~50 KB at ~80 KB/s
     tube.playlists["PL"] = ["toneA", "toneB"]
 
 
