@@ -37,7 +37,8 @@ STAGES = ("harvest", "segment", "label", "finetune")
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--kills", type=int, default=10, help="kill points per stage")
+    parser.add_argument("--kills", type=int, default=10, help="kills that must land per stage (points that a "
+                        "run outruns are drawn again)")
     parser.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES))
     parser.add_argument("--seed", default=str(SEED), help="seed of the kill points")
     args = parser.parse_args()
@@ -52,14 +53,14 @@ def main() -> int:
               f"({', '.join(f'{s} {t:.1f} s' for s, t in golden.seconds.items())}); load {os.getloadavg()[0]:.1f}")
         for stage in args.stages:
             rng = random.Random(f"{args.seed}-{stage}")
-            points = kill_points(rng, args.kills, golden.seconds[stage], golden.journal_lines[stage])
+            points = kill_points(rng, golden.seconds[stage], golden.journal_lines[stage])
             workspace = Path(tmp) / f"killed-{stage}"
             stage_started = time.monotonic()
-            report = kill_and_resume(golden.commands[stage], golden.before[stage], workspace, points,
+            report = kill_and_resume(golden.commands[stage], golden.before[stage], workspace, points, args.kills,
                                      golden.expected[stage])
             if stage == "finetune" and not report.problems and finetune_facts(workspace) != finetune_facts(golden.final):
                 report.problems.append("final step, losses or evaluations differ from the uninterrupted run")
-            failed |= bool(report.problems) or not report.kills
+            failed |= bool(report.problems) or len(report.kills) < args.kills
             print(f"{report.summary()} [{time.monotonic() - stage_started:.0f} s, load {os.getloadavg()[0]:.1f}]")
             for kill in report.kills:
                 print(f"    killed {kill}")
