@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import traceback
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
@@ -134,8 +135,8 @@ def cut_source(workspace: Workspace, record: SourceRecord, options: SegmentOptio
                           f"sources/{record.source_id}.json")
     if not windows:
         raise TooShortError(f"{audio} is {samples_to_seconds(decoded):.2f} s long, shorter than --min-tail "
-                          f"{samples_to_seconds(options.plan.min_tail):g} s: no window to cut "
-                          "(lower --min-tail to keep it)")
+                            f"{samples_to_seconds(options.plan.min_tail):g} s: no window to cut "
+                            "(lower --min-tail to keep it)")
     return windows, decoded
 
 
@@ -194,7 +195,7 @@ def segment_workspace(workspace: Workspace, options: SegmentOptions, journal: Jo
                 return SourceOutcome(record.source_id, "skipped", error=str(error))
             except Exception as error:  # noqa: BLE001 - one bad source must not stop the others
                 message = source_failure(error)
-                log.opt(exception=error).debug(f"{record.source_id}: traceback of the failure")
+                log.debug(f"{record.source_id}: traceback: {''.join(traceback.format_exception(error))}")
                 journal.mark_failed(source_unit(record.source_id), message)
                 return SourceOutcome(record.source_id, "failed", error=message)
 
