@@ -230,6 +230,17 @@ def segment_record_path_outside(kit: Kit) -> Result:
     return Result(stage("segment", workspace), workspace)
 
 
+def segment_hostile_record_fields(kit: Kit) -> Result:
+    """A record whose source_id climbs out of windows/ and whose duration is not a number."""
+    workspace = kit.copy_of_segmented("hostile-record")
+    record = json.loads((workspace / "sources" / "speech.json").read_text(encoding="utf-8"))
+    (workspace / "sources" / "climber.json").write_text(json.dumps({**record, "source_id": "../../climbed"}))
+    record_path = workspace / "sources" / "music.json"
+    (workspace / "windows" / "music" / "windows.jsonl").unlink()
+    record_path.write_text(json.dumps({**json.loads(record_path.read_text()), "duration": "long"}))
+    return Result(stage("segment", workspace), workspace)
+
+
 def segment_symlinked_folders(kit: Kit) -> Result:
     workspace = kit.copy_of_segmented("symlinked")
     shutil.rmtree(workspace / "windows")
@@ -369,6 +380,9 @@ CASES: dict[str, Case] = {
     "record path outside the workspace": Case(segment_record_path_outside, 1, "outside workspace",
                                               lambda r: windows_of(r.workspace, "speech") == 1
                                               and not (r.workspace / "windows" / "evil").exists()),
+    "hostile record fields": Case(segment_hostile_record_fields, 1, "not a plain id",
+                                  lambda r: windows_of(r.workspace, "music") == 1
+                                  and not (r.workspace.parent / "climbed").exists()),
     "symlinked folders": Case(segment_symlinked_folders, 0, "segment finished: 4 sources cut",
                               lambda r: '"path": "windows/speech/' in
                               (r.workspace / "windows" / "speech" / "windows.jsonl").read_text()),
