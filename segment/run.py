@@ -14,10 +14,11 @@ sources keep both cores busy while Python only cuts and writes.
 from __future__ import annotations
 
 import json
+import re
 import shutil
+import traceback
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -39,6 +40,7 @@ from segment.writer import WindowWriter, window_file_name
 STAGE = "segment"
 LEGACY_OLD_PREFIX = ".old-"  # replaced results of earlier versions (their temps are swept as stale)
 MANIFEST_NAME = "windows.jsonl"
+PLAIN_ID = re.compile(r"(?!\.{1,2}$)[A-Za-z0-9_.-]{1,128}")  # a source id is a folder name: never "." or ".."
 OUTPUT_FORMAT = 1  # bump when the bytes written for the same options change
 
 
@@ -79,8 +81,14 @@ def load_sources(workspace: Workspace, journal: Journal) -> tuple[list[SourceRec
     for path in require_sources(workspace):
         try:
             record = SourceRecord.read(path)
-        except (ValueError, TypeError, AttributeError) as error:
-            message = f"source record {path} is not valid JSON ({error}): rerun `python -m harvest`"
+        except (OSError, ValueError, TypeError, AttributeError) as error:
+            message = f"source record {path} is unreadable ({error}): rerun `python -m harvest`"
+            journal.mark_failed(source_unit(path.stem), message)
+            failures.append(SourceOutcome(path.stem, "failed", error=message))
+            continue
+        if not isinstance(record.source_id, str) or not PLAIN_ID.fullmatch(record.source_id):
+            message = (f"source record {path} has source_id {record.source_id!r}, not a plain id (letters, digits, "
+                       "_ - .): it would name a folder outside windows/; rerun `python -m harvest`")
             journal.mark_failed(source_unit(path.stem), message)
             failures.append(SourceOutcome(path.stem, "failed", error=message))
             continue
@@ -91,6 +99,12 @@ def load_sources(workspace: Workspace, journal: Journal) -> tuple[list[SourceRec
             continue
         records.append(record)
     return records, failures
+
+
+def known_seconds(record: SourceRecord) -> float | None:
+    """The duration the record states, if it is a number (records are input: never trust their types)."""
+    duration = record.duration
+    return float(duration) if isinstance(duration, (int, float)) and duration > 0 else None
 
 
 def sweep_staging(workspace: Workspace) -> None:
@@ -135,8 +149,8 @@ def cut_source(workspace: Workspace, record: SourceRecord, options: SegmentOptio
                           f"sources/{record.source_id}.json")
     if not windows:
         raise TooShortError(f"{audio} is {samples_to_seconds(decoded):.2f} s long, shorter than --min-tail "
-                          f"{samples_to_seconds(options.plan.min_tail):g} s: no window to cut "
-                          "(lower --min-tail to keep it)")
+                            f"{samples_to_seconds(options.plan.min_tail):g} s: no window to cut "
+                            "(lower --min-tail to keep it)")
     return windows, decoded
 
 
@@ -148,7 +162,7 @@ def segment_source(workspace: Workspace, record: SourceRecord, options: SegmentO
     if journal.is_done(unit, params):
         count = journal.entries()[unit].extra.get("windows", "?")
         log.info(f"skip {source_id}: already segmented with these options ({count} windows)")
-        advance(record.duration or 0.0)
+        advance(known_seconds(record) or 0.0)
         return SourceOutcome(source_id, "skipped")
     final_dir = workspace.source_windows_dir(source_id)
     with publish_folder(final_dir, provenance={"stage": STAGE, "options": params}) as staging:
@@ -183,7 +197,7 @@ def segment_workspace(workspace: Workspace, options: SegmentOptions, journal: Jo
     """Segment every source of the workspace, ``options.jobs`` at a time; per-source errors are logged."""
     records, outcomes = load_sources(workspace, journal)
     sweep_staging(workspace)
-    known = [r.duration for r in records]
+    known = [known_seconds(r) for r in records]
     total = sum(known) if records and all(d for d in known) else None
     with tqdm(total=total, unit="s", unit_scale=True, desc="segment", disable=None) as bar:
 
@@ -195,7 +209,7 @@ def segment_workspace(workspace: Workspace, options: SegmentOptions, journal: Jo
                 return SourceOutcome(record.source_id, "skipped", error=str(error))
             except Exception as error:  # noqa: BLE001 - one bad source must not stop the others
                 message = source_failure(error)
-                log.opt(exception=error).debug(f"{record.source_id}: traceback of the failure")
+                log.debug(f"{record.source_id}: traceback: {''.join(traceback.format_exception(error))}")
                 journal.mark_failed(source_unit(record.source_id), message)
                 return SourceOutcome(record.source_id, "failed", error=message)
 

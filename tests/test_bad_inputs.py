@@ -86,16 +86,17 @@ class Kit:
         return self.file("speech.wav", lambda p: cut_example(0.0, 8.0, p))
 
     @property
-    def speech_b(self) -> Path:
-        return self.file("speech_b.wav", lambda p: cut_example(20.0, 8.0, p))
+    def named_dataset(self) -> Path:
+        """Speech in a file called ``dataset.wav``: source id ``dataset``, like the dataset unit's name."""
+        return self.file("dataset.wav", lambda p: cut_example(20.0, 8.0, p))
 
     @functools.cached_property
     def segmented(self) -> Path:
-        """harvest + segment of two speech files, a silent one and a music-like one."""
+        """harvest + segment of two speech files (one named dataset.wav), a silent one and a music-like one."""
         workspace = self.root / "base-segmented"
         silence = self.file("silence.wav", lambda p: write_wav(p, np.zeros(8 * RATE, dtype=np.int16), RATE))
         chord = self.file("music.wav", lambda p: write_wav(p, chord_samples(8.0), RATE))
-        assert stage("harvest", workspace, self.speech, self.speech_b, silence, chord).returncode == 0
+        assert stage("harvest", workspace, self.speech, self.named_dataset, silence, chord).returncode == 0
         assert stage("segment", workspace).returncode == 0
         return workspace
 
@@ -111,14 +112,14 @@ class Kit:
 
     @functools.cached_property
     def labelled(self) -> Result:
-        """label on speech, silence, music and a speech source with a malformed subtitle file."""
+        """label on speech, silence, music and a speech source (``dataset``) with a malformed subtitle file."""
         workspace = self.copy_of_segmented("labelled")
-        record_path = workspace / "sources" / "speech_b.json"
+        record_path = workspace / "sources" / "dataset.json"
         record = json.loads(record_path.read_text(encoding="utf-8"))
-        record["subtitles"] = [{"language": "en", "kind": "manual", "path": "sources/subs/speech_b.en.vtt"}]
+        record["subtitles"] = [{"language": "en", "kind": "manual", "path": "sources/subs/dataset.en.vtt"}]
         record_path.write_text(json.dumps(record), encoding="utf-8")
         (workspace / "sources" / "subs").mkdir()
-        (workspace / "sources" / "subs" / "speech_b.en.vtt").write_bytes(
+        (workspace / "sources" / "subs" / "dataset.en.vtt").write_bytes(
             b"WEBVTT\n\n00:00.000 --> garbage\n\xff\xfe\x00 not a cue\n99:99 --> 00:01.000\nx\n")
         return Result(stage("label", workspace, "--language", "en"), workspace)
 
@@ -167,8 +168,7 @@ def harvest_hostile_title(kit: Kit) -> Result:
 
 def harvest_duplicates(kit: Kit) -> Result:
     workspace = kit.fresh("dupes")
-    url = kit.server.watch_url("good1")
-    return Result(stage("harvest", workspace, url, url, kit.server.watch_url("good2"), "--sleep", "0"), workspace)
+    return Result(stage("harvest", workspace, kit.server.playlist_url("DUP"), "--sleep", "0"), workspace)
 
 
 def harvest_unsupported_url(kit: Kit) -> Result:
@@ -193,12 +193,10 @@ def harvest_missing_file(kit: Kit) -> Result:
     return Result(stage("harvest", workspace, kit.media / "no-such-recording.wav", kit.speech), workspace)
 
 
-def harvest_file_named_dataset(kit: Kit) -> Result:
-    """A local file ``dataset.wav`` becomes source ``dataset``: its unit must not collide with the dataset's."""
+def label_rerun_with_a_source_named_dataset(kit: Kit) -> Result:
+    """Source ``dataset`` (from dataset.wav) must not collide with the dataset unit: a rerun redoes neither."""
     workspace = kit.fresh("named-dataset")
-    named = kit.file("dataset.wav", lambda p: cut_example(40.0, 6.0, p))
-    for name, args in (("harvest", (named, kit.speech)), ("segment", ()), ("label", ("--language", "en"))):
-        assert stage(name, workspace, *args).returncode == 0, name
+    shutil.copytree(kit.labelled.workspace, workspace, symlinks=True)
     return Result(stage("label", workspace, "--language", "en"), workspace)
 
 
@@ -212,7 +210,7 @@ def segment_under_one_second(kit: Kit) -> Result:
 def segment_corrupt_audio_in_workspace(kit: Kit) -> Result:
     workspace = kit.copy_of_segmented("corrupt-audio")
     shutil.rmtree(workspace / "windows")
-    audio = next((workspace / "sources" / "audio").glob("speech_b.*"))
+    audio = next((workspace / "sources" / "audio").glob("dataset.*"))
     audio.write_bytes(b"\x00" * 1000)
     return Result(stage("segment", workspace), workspace)
 
@@ -229,6 +227,17 @@ def segment_record_path_outside(kit: Kit) -> Result:
     record = {"source_id": "evil", "extractor": "local", "original_id": "x", "url": "",
               "audio_path": "../secret.wav", "license": "user-provided"}
     (workspace / "sources" / "evil.json").write_text(json.dumps(record), encoding="utf-8")
+    return Result(stage("segment", workspace), workspace)
+
+
+def segment_hostile_record_fields(kit: Kit) -> Result:
+    """A record whose source_id climbs out of windows/ and whose duration is not a number."""
+    workspace = kit.copy_of_segmented("hostile-record")
+    record = json.loads((workspace / "sources" / "speech.json").read_text(encoding="utf-8"))
+    (workspace / "sources" / "climber.json").write_text(json.dumps({**record, "source_id": "../../climbed"}))
+    record_path = workspace / "sources" / "music.json"
+    (workspace / "windows" / "music" / "windows.jsonl").unlink()
+    record_path.write_text(json.dumps({**json.loads(record_path.read_text()), "duration": "long"}))
     return Result(stage("segment", workspace), workspace)
 
 
@@ -300,7 +309,8 @@ def label_malformed_vtt(kit: Kit) -> Result:
 
 
 def label_unreadable_windows_manifest(kit: Kit) -> Result:
-    workspace = kit.copy_of_segmented("bad-manifest")
+    workspace = kit.fresh("bad-manifest")
+    shutil.copytree(kit.labelled.workspace, workspace, symlinks=True)
     (workspace / "windows" / "silence" / "windows.jsonl").write_text("{torn", encoding="utf-8")
     return Result(stage("label", workspace, "--language", "en"), workspace)
 
@@ -352,17 +362,17 @@ CASES: dict[str, Case] = {
     "hostile title": Case(harvest_hostile_title, 0, "downloaded hostile1",
                           lambda r: has_source("good1")(r) and not [p for p in r.workspace.rglob("*")
                                                                     if "passwd" in p.name or "🎵" in p.name]),
-    "duplicate entries": Case(harvest_duplicates, 0, "listed again", has_source("good2")),
+    "duplicate entries": Case(harvest_duplicates, 0, "skipped good1: listed again", has_source("good2")),
     "unsupported URL": Case(harvest_unsupported_url, 1, "gopher://example.invalid/clip", has_source("speech")),
     "0-byte file": Case(harvest_zero_byte_file, 1, "empty.m4a", has_source("speech")),
     "corrupt local file": Case(harvest_corrupt_local_file, 1, "noise.mp3", has_source("speech")),
     "missing local file": Case(harvest_missing_file, 1, "no-such-recording.wav", has_source("speech")),
-    "a local file named dataset": Case(harvest_file_named_dataset, 0, "source:dataset: already labelled",
+    "a local file named dataset": Case(label_rerun_with_a_source_named_dataset, 0, "dataset: already labelled",
                                        lambda r: "dataset already up to date" in r.process.stderr
-                                       and kept(r.workspace, "speech") > 0),
+                                       and kept(r.workspace, "dataset") == 1 and kept(r.workspace, "speech") == 1),
     "< 1 s audio": Case(segment_under_one_second, 0, "shorter than --min-tail",
                         lambda r: windows_of(r.workspace, "speech") == 1),
-    "corrupt audio in the workspace": Case(segment_corrupt_audio_in_workspace, 1, "speech_b",
+    "corrupt audio in the workspace": Case(segment_corrupt_audio_in_workspace, 1, "source:dataset: ",
                                            lambda r: windows_of(r.workspace, "speech") == 1),
     "unreadable source record": Case(segment_unreadable_record, 1, "broken.json",
                                      lambda r: "segment finished: 0 sources cut" in r.process.stderr
@@ -370,6 +380,9 @@ CASES: dict[str, Case] = {
     "record path outside the workspace": Case(segment_record_path_outside, 1, "outside workspace",
                                               lambda r: windows_of(r.workspace, "speech") == 1
                                               and not (r.workspace / "windows" / "evil").exists()),
+    "hostile record fields": Case(segment_hostile_record_fields, 1, "not a plain id",
+                                  lambda r: windows_of(r.workspace, "music") == 1
+                                  and not (r.workspace.parent / "climbed").exists()),
     "symlinked folders": Case(segment_symlinked_folders, 0, "segment finished: 4 sources cut",
                               lambda r: '"path": "windows/speech/' in
                               (r.workspace / "windows" / "speech" / "windows.jsonl").read_text()),
@@ -383,10 +396,11 @@ CASES: dict[str, Case] = {
     "concurrent second run": Case(segment_concurrent_run, 2, "is busy", no_new_output),
     "silence only": Case(label_silence_only, 0, "silence: 0/1 windows kept", lambda r: kept(r.workspace, "speech") == 1),
     "music only": Case(label_music_only, 0, "music: 0/1 windows kept", lambda r: kept(r.workspace, "speech") == 1),
-    "malformed VTT": Case(label_malformed_vtt, 0, "speech_b.en.vtt", lambda r: kept(r.workspace, "speech") == 1
-                          and len(labels_of(r.workspace, "speech_b")) == 1),
+    "malformed VTT": Case(label_malformed_vtt, 0, "dataset.en.vtt", lambda r: kept(r.workspace, "speech") == 1
+                          and len(labels_of(r.workspace, "dataset")) == 1),
     "unreadable windows manifest": Case(label_unreadable_windows_manifest, 1, "windows manifest unreadable",
-                                        lambda r: kept(r.workspace, "speech") == 1),
+                                        lambda r: kept(r.workspace, "speech") == 1 and "speech: already labelled"
+                                        in r.process.stderr),
     "missing model": Case(label_missing_model, 2, "no-such-model", no_new_output),
     "unknown language": Case(label_unknown_language, 2, "klingon", no_new_output),
     "English-only model with another language": Case(label_english_only_model, 2, "English-only", no_new_output),
@@ -403,6 +417,7 @@ def kit(tmp_path_factory: pytest.TempPathFactory) -> Kit:
     tube.add_video("private1", None, error=PRIVATE_ERROR)
     tube.add_video("media404", None)
     tube.add_video("corrupt1", None)
+    tube.playlists["DUP"] = ["good1", "good1", "good2"]
     tube.media["corrupt1.webm"] = b"\x1aE\xdf\xa3 this is not a real webm file" * 64
     with FakeTubeServer(tube) as server:
         yield Kit(tmp_path_factory.mktemp("bad_inputs"), server)

@@ -64,6 +64,9 @@ def test_shards_share_the_workspace_but_exclude_each_other_and_other_stages(tmp_
         with pytest.raises(UserError, match="is busy"):  # segment may not swap windows/ under a shard
             with workspace_lock(workspace, "segment"):
                 pass
+        with pytest.raises(UserError, match="is busy"):  # nor may the ranks of a multi-GPU finetune start
+            with workspace_lock(workspace, "finetune", (0, 2)):
+                pass
     finally:
         stop(shard0)
     segment = hold_in_child(workspace.root, "segment")

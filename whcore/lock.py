@@ -23,6 +23,7 @@ from typing import Iterator
 from whcore.errors import UserError
 
 WORKSPACE_LOCK_NAME = ".lock"  # in <workspace>/logs/
+MEMBERS_PREFIX = ".lock-members-"  # held shared by every process of a multi-process run of one stage
 
 
 class BusyError(UserError):
@@ -92,6 +93,8 @@ def workspace_lock(workspace_root: Path, stage: str, member: tuple[int, int] | N
         try:
             stack.enter_context(hold(logs / WORKSPACE_LOCK_NAME, shared=cooperating, holder=who))
             if cooperating:
+                stack.enter_context(hold(logs / f"{MEMBERS_PREFIX}{stage}", shared=True))
+                _refuse_other_groups(logs, stage)
                 stack.enter_context(hold(logs / f".lock-{stage}-{member[0]}-of-{member[1]}", holder=who))
         except BusyError as error:
             what = f"{stage} {member[0]}/{member[1]} is already running or another stage holds it" \
@@ -99,3 +102,16 @@ def workspace_lock(workspace_root: Path, stage: str, member: tuple[int, int] | N
             raise UserError(f"workspace {workspace_root} is busy: {what} ({error}); wait for that "
                             "run to finish or use another --workspace") from None
         yield
+
+
+def _refuse_other_groups(logs: Path, stage: str) -> None:
+    """BusyError if the members of another stage's multi-process run hold the workspace.
+
+    Each group holds its members lock shared before probing the others exclusively, so
+    two groups starting at once both see each other and both refuse: never both run.
+    """
+    for other in sorted(logs.glob(f"{MEMBERS_PREFIX}*")):
+        if other.name == f"{MEMBERS_PREFIX}{stage}":
+            continue
+        with hold(other):  # raises BusyError while any member of that stage holds it
+            pass
