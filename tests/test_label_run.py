@@ -1,10 +1,11 @@
-"""The label stage end to end with the real offline model on generated workspaces.
+"""The label stage end to end with the real offline model on workspaces built by the
+real harvest and segment code (tests/label_workspace.py).
 
-One labelled reference workspace (built once per module) holds three sources:
-the example lecture (10 s windows, 2 s overlap), a junk source (silence, white
-and pink noise, tones) and a short espeak source with creator subtitles, one
-cue of which is wrong. Other tests relabel copies of it in other ways and
-compare with the reference.
+One labelled reference workspace (built once per module) holds three sources
+cut into 10 s windows: the example lecture, a junk source (silence, white and
+pink noise, tones) and a short espeak source with creator subtitles, one cue of
+which is wrong. Other tests relabel copies of it in other ways and compare
+with the reference.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ import numpy as np
 import pytest
 
 from label.cli import main as label_main
-from label.synthetic import (SyntheticSource, build_workspace, decode_file, espeak, fit, pink_noise, silence,
-                             tone, white_noise)
+from label_workspace import (AudioSource, build_workspace, decode_file, espeak, fit, pink_noise, silence, tone,
+                             white_noise)
 from whcore.atomic import read_jsonl
 from whcore.errors import UserError
 from whcore.records import LabelRecord
@@ -40,14 +41,13 @@ def subtitles_vtt() -> str:
     return "WEBVTT\n\n" + "\n".join(cues)
 
 
-def make_sources() -> list[SyntheticSource]:
+def make_sources() -> list[AudioSource]:
     junk = np.concatenate([silence(10), white_noise(10, 0.05), pink_noise(10, 0.1), tone(10, 440.0),
                            tone(10, 1000.0, 0.1)])
     speech = np.concatenate([fit(espeak(s), 10.0) for s in SENTENCES])
     lecture = decode_file(REPO / "examples" / "espeak_lecture.opus")[:LECTURE_SECONDS * 16000]
-    return [SyntheticSource("lecture", lecture, "Lecture"),
-            SyntheticSource("junk", junk, "Junk"),
-            SyntheticSource("subs", speech, "With subtitles", subtitles_vtt())]
+    return [AudioSource("lecture", lecture), AudioSource("junk", junk),
+            AudioSource("subs", speech, subtitles_vtt())]
 
 
 def labels_of(root: Path) -> list[LabelRecord]:
@@ -65,9 +65,7 @@ def outputs(root: Path) -> dict[str, bytes]:
 def fresh(tmp_path_factory) -> Path:
     """An unlabelled workspace (segment done), never modified: tests copy it."""
     root = tmp_path_factory.mktemp("label") / "fresh"
-    build_workspace(root, make_sources()[:1], window=10.0, overlap=2.0)
-    build_workspace(root, make_sources()[1:], window=10.0, overlap=0.0)
-    return root
+    return build_workspace(root, make_sources(), window=10.0, overlap=0.0)
 
 
 def copy_of(fresh: Path, tmp_path: Path, name: str = "ws") -> Path:
@@ -125,7 +123,9 @@ def test_dataset_loads_as_audiofolder(labelled, tmp_path):
     assert row["audio"]["sampling_rate"] == 16000 and row["transcription"]
     assert abs(len(row["audio"]["array"]) / 16000 - (row["end"] - row["start"])) < 0.01
     card = (labelled / "dataset" / "README.md").read_text()
-    assert card.startswith("---\n") and "Lecture" in card and "file:///synthetic/lecture.wav" in card
+    assert card.startswith("---\n") and "| lecture | lecture |" in card and "| lecture.wav |" in card
+    assert str(labelled.parent) not in card and "file:" not in card  # no local paths published
+    assert "## Confidence of kept and rejected windows" in card
     assert (labelled / "dataset" / "report.png").stat().st_size > 1000
     assert "junk" in (labelled / "dataset" / "rejected.csv").read_text()
 
