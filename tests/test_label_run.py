@@ -282,25 +282,32 @@ MANDARIN = ["我们的软件在网络上运行。", "今天的天气很好，我
 
 
 def test_spanish_detected_and_mandarin_in_traditional_script(tmp_path):
-    """Non-English speech end to end: Spanish by language detection, Mandarin with
-    creator subtitles scored by unspaced CER after OpenCC s2twp conversion."""
+    """Non-English speech end to end: Spanish by language detection, Mandarin (--language zh)
+    with creator subtitles scored by unspaced CER after OpenCC s2twp conversion."""
+    from label.script import convert_script
     from whcore.text import character_error_rate
 
     spanish = np.concatenate([fit(espeak(s, "es", 150), 10.0) for s in SPANISH])
     mandarin = np.concatenate([fit(espeak(s, "cmn", 140), 10.0) for s in MANDARIN])
     vtt = "WEBVTT\n\n" + "\n".join(f"00:00:{10 * i:02d}.000 --> 00:00:{10 * i + 10:02d}.000\n{t}\n"
                                    for i, t in enumerate(MANDARIN))
-    root = build_workspace(tmp_path / "ws", [AudioSource("es", spanish),
-                                             AudioSource("zh", mandarin, vtt, subtitles_language="zh-CN")])
-    assert label_main(["--workspace", str(root), "--script", "s2twp", "--disable-filter", "subtitle_cer"]) == 0
-    records = labels_of(root)
-    spanish_text = " ".join(r.text for r in records if r.source_id == "es").lower()
-    assert all(r.language == "es" for r in records if r.source_id == "es")
-    assert "puente" in spanish_text or "panadero" in spanish_text, spanish_text
-    zh = sorted((r for r in records if r.source_id == "zh"), key=lambda r: r.index)
+    both = build_workspace(tmp_path / "both", [AudioSource("es", spanish),
+                                               AudioSource("zh", mandarin, vtt, subtitles_language="zh-CN")])
+    es_root, zh_root = copy_of(both, tmp_path, "es"), copy_of(both, tmp_path, "zh")
+    shutil.rmtree(es_root / "windows" / "zh")
+    shutil.rmtree(zh_root / "windows" / "es")
+    assert label_main(["--workspace", str(es_root)]) == 0
+    spanish_records = labels_of(es_root)
+    assert all(r.language == "es" for r in spanish_records)
+    assert "tienda muy temprano" in " ".join(r.text for r in spanish_records).lower()
+    assert "es: detected language es" in (es_root / "logs" / "log.txt").read_text()
+
+    assert label_main(["--workspace", str(zh_root), "--language", "zh", "--script", "s2twp",
+                       "--disable-filter", "subtitle_cer"]) == 0
+    zh = sorted(labels_of(zh_root), key=lambda r: r.index)
     assert [r.reference for r in zh] == ["我們的軟體在網路上執行。", "今天的天氣很好，我們去公園散步。"]
     for record in zh:
-        assert record.language == "zh" and record.text
+        assert convert_script(record.text, "s2twp") == record.text  # already Traditional
         assert record.reference_cer == round(character_error_rate(record.reference, record.text, "zh"), 4)
-    # unspaced CER: spaces the model puts between characters are not errors
+    # unspaced CER: spaces between characters are not errors
     assert character_error_rate("我們去公園", "我們 去 公園", "zh") == 0.0
