@@ -99,6 +99,11 @@ def test_junk_windows_rejected_speech_kept(labelled):
     text = " ".join(r.text for r in lecture).lower()
     for word in ("lecture", "rivers", "mountains", "weather", "clouds", "farmers"):
         assert word in text
+    for r in records:  # a window left empty inside VAD speech was decoded again on its own
+        assert not r.redecoded or r.speech_ratio >= 0.3
+        assert r.text or r.speech_ratio < 0.3 or r.redecoded, r
+        assert (r.mean_word_prob is None) == (r.word_count == 0)
+    assert all(r.mean_word_prob > 0.5 for r in lecture if r.kept)
 
 
 def test_subtitle_reference_and_cer_gate(labelled):
