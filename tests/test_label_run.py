@@ -251,7 +251,7 @@ def test_record_path_outside_the_workspace_is_refused(labelled, tmp_path):
     manifest.write_text("\n".join(rows) + "\n")
     assert label_main(["--workspace", str(root), "--language", "en"]) == 1
     log = (root / "logs" / "log.txt").read_text()
-    assert "subs: not labelled: window path '../../../../etc/passwd#" in log and "outside the workspace" in log
+    assert "source:subs {\"reason\": \"not labelled: window path '../../../../etc/passwd#" in log and "outside the workspace" in log
     assert "lecture: already labelled, skipping" in log  # the other sources are untouched
 
 
