@@ -53,6 +53,11 @@ class Featurizer:
             ids = ids[: MAX_LABEL_TOKENS - 1]
         return ids
 
+    def longest_label(self, packs: list[Pack]) -> int:
+        """Decoder length of the longest label in ``packs`` (what the memory plan sizes for)."""
+        longest = max((len(self.tokenizer(pack.text).input_ids) - 1 for pack in packs), default=1)
+        return max(1, min(longest, MAX_LABEL_TOKENS))
+
     def labels(self, packs: list[Pack]) -> torch.Tensor:
         rows = [self.label_ids(pack.text) for pack in packs]
         width = max(len(r) for r in rows)

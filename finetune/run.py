@@ -20,6 +20,7 @@ from finetune.curves import CURVES_DIR, write_pngs
 from finetune.data import DatasetInput, load_dataset_input
 from finetune.export import export_ct2, push_to_hub, save_transformers
 from finetune.features import Featurizer
+from finetune.memory import dims_from_config
 from finetune.metrics import headline_metric
 from finetune.options import FinetuneOptions
 from finetune.packing import Pack, pack_examples, packing_report, unpacked
@@ -93,13 +94,25 @@ def estimated_bytes(trainable_params: int, total_params: int, plan: TrainingPlan
     return int(KEPT_CHECKPOINTS * checkpoint + export)
 
 
-def build_plan(options: FinetuneOptions, model_params: int, train_inputs: int) -> TrainingPlan:
+def build_plan(options: FinetuneOptions, model: Any, train_inputs: int, label_tokens: int) -> TrainingPlan:
+    """The plan for this machine, fitted by simulating this model's step at this label length."""
     cuda, vram, bf16 = (False, None, False) if options.cpu else detect_gpu()
     processes = int(os.environ.get("WORLD_SIZE", "1"))  # set by accelerate launch / torchrun
     return make_plan(effective_batch=min(options.effective_batch, max(train_inputs, 1)),
-                     model_params=model_params, cuda=cuda, vram_gb=options.vram_gb or vram,
+                     dims=dims_from_config(model.config), cuda=cuda, vram_gb=options.vram_gb or vram,
                      bf16_supported=bf16, bnb_available=cuda and bitsandbytes_available(),
-                     num_processes=processes, lora=options.lora, batch_override=options.batch_size)
+                     num_processes=processes, lora=options.lora, batch_override=options.batch_size,
+                     label_tokens=label_tokens)
+
+
+def log_plan(plan: TrainingPlan, log: Any) -> None:
+    """The plan, why it was chosen and its simulated memory, before the first step."""
+    log.info(plan.describe())
+    if plan.reason:
+        log.info(f"why: {plan.reason}")
+    if plan.memory is not None:
+        for line in plan.memory.lines():
+            log.info(f"memory:{line}")
 
 
 def export_params(options: FinetuneOptions, training_params: str) -> str:
@@ -122,9 +135,10 @@ def finetune(options: FinetuneOptions, workspace: Workspace, log: Any) -> Path:
     log.info(f"loading {options.model}")
     model, processor = load_hf_whisper(options.model)
     total = sum(p.numel() for p in model.parameters())
-    plan = build_plan(options, total, len(data.train))
-    ensure_disk_space(options.checkpoints, estimated_bytes(total, total, plan))
     featurizer = Featurizer(processor, data.language, options.task, log)
+    plan = build_plan(options, model, len(data.train), featurizer.longest_label(data.train))
+    log_plan(plan, log)
+    ensure_disk_space(options.checkpoints, estimated_bytes(total, total, plan))
     trainer = Trainer(options, plan, model, featurizer, data.train, data.test, data.language,
                       journal, params, log)
     result = trainer.run()
