@@ -121,12 +121,12 @@ def export_params(options: FinetuneOptions, training_params: str) -> str:
 
 def finetune(options: FinetuneOptions, workspace: Workspace, log: Any) -> Path:
     """Train (or resume) and export; returns the output folder."""
-    from whcore.models import load_hf_whisper, resolve_model
+    from whcore.models import load_hf_whisper, model_fingerprint
 
-    resolve_model(options.model)  # cheap: a bad SPEC fails before the dataset is read
+    base_identity = model_fingerprint(options.model)  # cheap: a bad SPEC fails before the dataset is read
     journal = Journal(workspace, STAGE)
     data = prepare_data(options, log)
-    params = options.training_params(data.dataset.digest, data.language)
+    params = options.training_params(data.dataset.digest, data.language, base_identity)
     done_params = export_params(options, params)
     if journal.is_done(MODEL_UNIT, done_params) and (options.output / "config.json").is_file():
         log.info(f"model already fine-tuned and exported to {options.output} with these settings; "
