@@ -18,7 +18,7 @@ from typing import Any
 from finetune import card as model_card
 from finetune.curves import CURVES_DIR, write_pngs
 from finetune.data import DatasetInput, load_dataset_input
-from finetune.export import export_ct2, push_to_hub, save_transformers
+from finetune.export import CT2_DIR, carry_tensorboard_logs, export_ct2, push_to_hub, save_transformers
 from finetune.features import Featurizer
 from finetune.memory import dims_from_config
 from finetune.metrics import headline_metric
@@ -26,13 +26,14 @@ from finetune.options import FinetuneOptions
 from finetune.packing import Pack, pack_examples, packing_report, unpacked
 from finetune.presets import TrainingPlan, bitsandbytes_available, detect_gpu, make_plan
 from finetune.train import Trainer, TrainResult, format_scores, step_seconds_summary
-from whcore.atomic import write_text
 from whcore.errors import UserError
 from whcore.journal import Journal, params_digest
+from whcore.publish import publish_folder
 from whcore.workspace import Workspace
 
 STAGE = "finetune"
 MODEL_UNIT = "model"
+PUSH_UNIT = "push"  # the Hub upload: its own unit, so a failed push is retried on the next run
 TASKS = ("transcribe", "translate")
 BYTES_PER_PARAM = 4  # fp32 master weights
 OPTIMIZER_STATE_FACTOR = {"adamw": 2.0, "adamw_8bit": 0.5, "adafactor": 0.1}  # x weight bytes
@@ -131,6 +132,7 @@ def finetune(options: FinetuneOptions, workspace: Workspace, log: Any) -> Path:
     if journal.is_done(MODEL_UNIT, done_params) and (options.output / "config.json").is_file():
         log.info(f"model already fine-tuned and exported to {options.output} with these settings; "
                  "nothing to do (change a setting or delete it to train again)")
+        push_unit(options, journal, done_params, log)
         return options.output
     log.info(f"loading {options.model}")
     model, processor = load_hf_whisper(options.model)
@@ -144,41 +146,63 @@ def finetune(options: FinetuneOptions, workspace: Workspace, log: Any) -> Path:
     result = trainer.run()
     if not trainer.accelerator.is_main_process:
         return options.output
-    files = write_outputs(options, workspace, data, trainer.final_model(result), processor, result, log)
+    files = write_outputs(options, workspace, data, trainer.final_model(result), processor, result,
+                          {"training_params": params, "base_model": base_identity})
+    log.info(f"published the model (transformers + CTranslate2 {options.ct2_quantization} in "
+             f"{CT2_DIR}/, curves, results, card) to {options.output}")
     journal.mark_done(MODEL_UNIT, done_params, files=[f for f in files if _inside(workspace, f)],
                       extra={"output": str(options.output), "steps": result.progress.step})
     remove_checkpoints(options.checkpoints, log)
     report(options, data, result, log)
-    if options.push_to_hub:
-        push_to_hub(options.output, options.push_to_hub, log)
+    push_unit(options, journal, done_params, log)
     return options.output
 
 
+def push_unit(options: FinetuneOptions, journal: Journal, model_params: str, log: Any) -> None:
+    """Upload the published model once per model version and repo, as its own journal unit.
+
+    A failed upload is logged and retried by the next run (which finds the
+    model done and only pushes); a ``UserError`` still ends this run with
+    the reason, after the model is safely recorded.
+    """
+    if not options.push_to_hub:
+        return
+    params = params_digest({"model": model_params, "repo": options.push_to_hub})
+    if journal.is_done(PUSH_UNIT, params):
+        log.info(f"already pushed this model to {options.push_to_hub}; skipping the upload")
+        return
+    push_to_hub(options.output, options.push_to_hub, log)
+    journal.mark_done(PUSH_UNIT, params, extra={"repo": options.push_to_hub})
+
+
 def write_outputs(options: FinetuneOptions, workspace: Workspace, data: PreparedData, model: Any,
-                  processor: Any, result: TrainResult, log: Any) -> list[Path]:
-    """transformers model, CT2 copy, curves, results.json and the model card."""
+                  processor: Any, result: TrainResult, provenance: dict[str, str]) -> list[Path]:
+    """Publish the model folder in one step: transformers model, CT2 copy, curves, results, card.
+
+    ``provenance`` (training params, base model identity) is recorded in the
+    folder's provenance marker with the fingerprint of the weights saved.
+    """
     output = options.output
-    files = save_transformers(model, processor, output, data.language, options.task)
-    log.info(f"saved the transformers model to {output}")
-    files += export_ct2(output, options.ct2_quantization)
-    log.info(f"saved the CTranslate2 ({options.ct2_quantization}) copy to {output / 'ct2'}")
-    files += write_pngs(result.progress, result.baseline, output / CURVES_DIR)
-    results = {"language": data.language, "headline_metric": headline_metric(data.language),
-               "baseline": result.baseline.to_dict(),
-               "finetuned": result.best.to_dict() if result.best else None,
-               "best_step": result.progress.best_step, "steps": result.progress.step,
-               "stopped_early": result.progress.stopped_early,
-               "median_step_seconds": step_seconds_summary(result.progress),
-               "plan": result.plan.describe(), "train_log": result.progress.train_log,
-               "evals": result.progress.evals}
-    write_text(output / RESULTS_NAME, json.dumps(results, indent=1))
-    files.append(output / RESULTS_NAME)
-    facts = model_card.CardFacts(options, options.model, data.language, data.dataset, result.plan,
-                                 result.baseline, result.best, result.progress.best_step,
-                                 result.progress.step, result.progress.stopped_early, data.packing)
-    write_text(output / "README.md", model_card.render_card(facts, workspace))
-    files.append(output / "README.md")
-    return files
+    record = dict(provenance)
+    with publish_folder(output, provenance=record) as staging:
+        save_transformers(model, processor, staging, data.language, options.task)
+        record["weights"] = export_ct2(staging, options.ct2_quantization)
+        carry_tensorboard_logs(output, staging)
+        write_pngs(result.progress, result.baseline, staging / CURVES_DIR)
+        results = {"language": data.language, "headline_metric": headline_metric(data.language),
+                   "baseline": result.baseline.to_dict(),
+                   "finetuned": result.best.to_dict() if result.best else None,
+                   "best_step": result.progress.best_step, "steps": result.progress.step,
+                   "stopped_early": result.progress.stopped_early,
+                   "median_step_seconds": step_seconds_summary(result.progress),
+                   "plan": result.plan.describe(), "train_log": result.progress.train_log,
+                   "evals": result.progress.evals}
+        (staging / RESULTS_NAME).write_text(json.dumps(results, indent=1), encoding="utf-8")
+        facts = model_card.CardFacts(options, options.model, data.language, data.dataset, result.plan,
+                                     result.baseline, result.best, result.progress.best_step,
+                                     result.progress.step, result.progress.stopped_early, data.packing)
+        (staging / "README.md").write_text(model_card.render_card(facts, workspace), encoding="utf-8")
+    return sorted(p for p in output.rglob("*") if p.is_file())
 
 
 def report(options: FinetuneOptions, data: PreparedData, result: TrainResult, log: Any) -> None:
