@@ -91,9 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from finetune.run import finetune
 
     if int(os.environ.get("RANK", "0")) != 0:  # other DDP ranks: no lock, no journal writes
-        finetune(options, workspace, setup_logging(workspace, STAGE, args.verbose))
-        return 0
+        return finetune(options, workspace, setup_logging(workspace, STAGE, args.verbose))
     with workspace_lock(workspace, STAGE):
         log = setup_logging(workspace, STAGE, args.verbose)
-        finetune(options, workspace, log)
-    return 0
+        return finetune(options, workspace, log)

@@ -120,8 +120,8 @@ def export_params(options: FinetuneOptions, training_params: str) -> str:
     return params_digest({"training": training_params, "ct2": options.ct2_quantization})
 
 
-def finetune(options: FinetuneOptions, workspace: Workspace, log: Any) -> Path:
-    """Train (or resume) and export; returns the output folder."""
+def finetune(options: FinetuneOptions, workspace: Workspace, log: Any) -> int:
+    """Train (or resume), export and push; returns the exit code (1: the push failed)."""
     from whcore.models import load_hf_whisper, model_fingerprint
 
     base_identity = model_fingerprint(options.model)  # cheap: a bad SPEC fails before the dataset is read
@@ -132,8 +132,7 @@ def finetune(options: FinetuneOptions, workspace: Workspace, log: Any) -> Path:
     if journal.is_done(MODEL_UNIT, done_params) and (options.output / "config.json").is_file():
         log.info(f"model already fine-tuned and exported to {options.output} with these settings; "
                  "nothing to do (change a setting or delete it to train again)")
-        push_unit(options, journal, done_params, log)
-        return options.output
+        return push_unit(options, journal, done_params, log)
     log.info(f"loading {options.model}")
     model, processor = load_hf_whisper(options.model)
     total = sum(p.numel() for p in model.parameters())
@@ -145,7 +144,7 @@ def finetune(options: FinetuneOptions, workspace: Workspace, log: Any) -> Path:
                       journal, params, log)
     result = trainer.run()
     if not trainer.accelerator.is_main_process:
-        return options.output
+        return 0
     files = write_outputs(options, workspace, data, trainer.final_model(result), processor, result,
                           {"training_params": params, "base_model": base_identity})
     log.info(f"published the model (transformers + CTranslate2 {options.ct2_quantization} in "
@@ -154,25 +153,30 @@ def finetune(options: FinetuneOptions, workspace: Workspace, log: Any) -> Path:
                       extra={"output": str(options.output), "steps": result.progress.step})
     remove_checkpoints(options.checkpoints, log)
     report(options, data, result, log)
-    push_unit(options, journal, done_params, log)
-    return options.output
+    return push_unit(options, journal, done_params, log)
 
 
-def push_unit(options: FinetuneOptions, journal: Journal, model_params: str, log: Any) -> None:
+def push_unit(options: FinetuneOptions, journal: Journal, model_params: str, log: Any) -> int:
     """Upload the published model once per model version and repo, as its own journal unit.
 
-    A failed upload is logged and retried by the next run (which finds the
-    model done and only pushes); a ``UserError`` still ends this run with
-    the reason, after the model is safely recorded.
+    Returns the exit code: 0 when pushed (now or before) or not asked, 1 when
+    the upload failed. A failed upload is one error line; the model stays
+    recorded as done, and the next run (which finds it done) only retries
+    the push.
     """
     if not options.push_to_hub:
-        return
+        return 0
     params = params_digest({"model": model_params, "repo": options.push_to_hub})
     if journal.is_done(PUSH_UNIT, params):
         log.info(f"already pushed this model to {options.push_to_hub}; skipping the upload")
-        return
-    push_to_hub(options.output, options.push_to_hub, log)
+        return 0
+    try:
+        push_to_hub(options.output, options.push_to_hub, log)
+    except UserError as error:
+        log.error(f"{error}; rerun the same command to retry the upload (training is not redone)")
+        return 1
     journal.mark_done(PUSH_UNIT, params, extra={"repo": options.push_to_hub})
+    return 0
 
 
 def write_outputs(options: FinetuneOptions, workspace: Workspace, data: PreparedData, model: Any,

@@ -280,3 +280,16 @@ def test_checkpoint_restores_weights_optimizer_scheduler_and_rng(tmp_path: Path)
     assert fresh_scheduler.get_last_lr() == scheduler.get_last_lr()
     assert checkpoints.load_progress(folder).step == 3
     assert not list(tmp_path.glob(".tmp-*"))
+
+
+def test_checkpoint_state_is_loaded_without_unpickling_objects(tmp_path: Path) -> None:
+    import pickle
+
+    from finetune import checkpoints
+
+    folder = tmp_path / "checkpoint-1"
+    folder.mkdir()
+    torch.save({"optimizer": {}, "scheduler": {}, "scaler": None, "rng": {"hook": pickle.loads}},
+               folder / checkpoints.TRAINER_STATE_NAME)
+    with pytest.raises(pickle.UnpicklingError, match="[Ww]eights only"):
+        checkpoints.load_trainer_state(folder, None, None, None)
