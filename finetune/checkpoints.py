@@ -1,8 +1,9 @@
 """Resumable checkpoints, recorded in the run journal.
 
-A checkpoint folder ``checkpoint-<step>`` holds the trainable weights, the
-optimizer, scheduler and grad-scaler state, every RNG state and the run's
-progress (losses, evaluations, best step, early-stopping count). It is
+A checkpoint folder ``checkpoint-<step>`` holds the trainable weights
+(safetensors), the optimizer, scheduler and grad-scaler state and every RNG
+state (plain tensors and numbers, read back with ``weights_only=True``), and
+the run's progress (losses, evaluations, best step, early-stopping count). It is
 written under a temp name and renamed into place, and only then recorded as
 a ``DONE checkpoint-<step>`` journal line, so a SIGKILL at any moment leaves
 the last recorded checkpoint intact and a rerun resumes from it. Only the
@@ -65,7 +66,11 @@ def trainable_state(model: Any) -> dict[str, torch.Tensor]:
 
 
 def rng_state() -> dict[str, Any]:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(),
+    """Every RNG's state in types ``torch.load(weights_only=True)`` accepts (no numpy objects)."""
+    kind, keys, position, has_gauss, gauss = np.random.get_state()
+    state = {"python": random.getstate(),
+             "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "position": int(position),
+                       "has_gauss": int(has_gauss), "gauss": float(gauss)},
              "torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
@@ -74,7 +79,9 @@ def rng_state() -> dict[str, Any]:
 
 def restore_rng_state(state: dict[str, Any]) -> None:
     random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    numpy_state = state["numpy"]
+    np.random.set_state((numpy_state["kind"], numpy_state["keys"].numpy().astype(np.uint32),
+                         numpy_state["position"], numpy_state["has_gauss"], numpy_state["gauss"]))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -132,7 +139,9 @@ def load_weights(model: Any, folder: Path) -> None:
 
 
 def load_trainer_state(folder: Path, optimizer: Any, scheduler: Any, scaler: Any) -> None:
-    state = torch.load(folder / TRAINER_STATE_NAME, map_location="cpu", weights_only=False)
+    # weights_only: a checkpoint folder is data, and unpickling arbitrary objects from it
+    # would run whatever code a tampered file names.
+    state = torch.load(folder / TRAINER_STATE_NAME, map_location="cpu", weights_only=True)
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     if scaler is not None and state.get("scaler") is not None:

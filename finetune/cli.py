@@ -17,7 +17,6 @@ from typing import Sequence
 
 from finetune.export import CT2_QUANTIZATIONS
 from finetune.options import DEFAULT_EFFECTIVE_BATCH, DEFAULT_LEARNING_RATE, DEFAULT_MODEL, FinetuneOptions
-from finetune.presets import VRAM_PRESETS_GB
 from whcore.cli import make_parser, positive_float, positive_int
 from whcore.journal import setup_logging
 from whcore.workspace import Workspace, open_workspace, workspace_lock
@@ -27,7 +26,8 @@ STAGE = "finetune"
 
 def build_parser() -> argparse.ArgumentParser:
     parser = make_parser("python -m finetune", __doc__.split("\n\n", 1)[0] + "\n\n"
-                         "Run `python -m finetune demo --model DIR` for a Gradio transcription demo.")
+                         "Run `python -m finetune plan --model NAME --vram GiB` to see what fits a GPU, and "
+                         "`python -m finetune demo --model DIR` for a Gradio transcription demo.")
     add = parser.add_argument
     add("--dataset", help="audiofolder folder or CSV (columns audio,sentence; paths relative "
                           "to the CSV) [default: <workspace>/dataset]")
@@ -45,9 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--warmup-steps", type=int, default=50, help="linear warm-up steps (at most max-steps/10)")
     add("--effective-batch", type=positive_int, default=DEFAULT_EFFECTIVE_BATCH,
         help="samples per optimizer step (per-device batch x accumulation x GPUs)")
-    add("--vram", type=positive_float, metavar="GB",
-        help=f"GPU memory preset ({', '.join(str(k) for k in VRAM_PRESETS_GB)}) "
-             "[default: read from the GPU]")
+    add("--vram", type=positive_float, metavar="GiB",
+        help="GPU memory to plan for; the planner simulates the step and picks the fastest "
+             "configuration that fits (see `python -m finetune plan`) [default: read from the GPU]")
     add("--batch-size", type=positive_int, help="per-device batch, overriding the preset")
     add("--lora", action="store_true", help="train LoRA adapters (peft) instead of all weights")
     add("--no-pack", dest="pack", action="store_false",
@@ -83,6 +83,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from finetune.demo import main as demo_main
 
         return demo_main(argv[1:])
+    if argv and argv[0] == "plan":
+        from finetune.plan import main as plan_main
+
+        return plan_main(argv[1:])
     args = build_parser().parse_args(argv)
     workspace = open_workspace(args.workspace)
     options = options_from_args(args, workspace.root)
@@ -91,5 +95,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     rank, world = int(os.environ.get("RANK", "0") or 0), int(os.environ.get("WORLD_SIZE", "1") or 1)
     with workspace_lock(workspace, STAGE, (rank, world)):
         log = setup_logging(workspace, STAGE, args.verbose)
-        finetune(options, workspace, log)
-    return 0
+        return finetune(options, workspace, log)

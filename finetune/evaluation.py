@@ -42,4 +42,4 @@ def evaluate(model: Any, featurizer: Featurizer, packs: list[Pack], *, language:
     """Scores of ``model`` on ``packs`` (the test split)."""
     hypotheses = transcribe_packs(model, featurizer, packs, language=language, task=task,
                                   batch_size=batch_size, device=device, dtype=dtype)
-    return score([p.text for p in packs], hypotheses, language)
+    return score([p.text(language) for p in packs], hypotheses, language)

@@ -1,5 +1,10 @@
 """Write the fine-tuned model: transformers folder, CTranslate2 copy, optional Hub push.
 
+Everything that makes up the model folder (weights, processor, ``ct2/``,
+curves, results, card) is built in one staging folder and published with
+``whcore.publish.publish_folder``: a kill at any instant leaves the previous
+model folder whole or the new one whole, never a mix of the two.
+
 The transformers folder carries the processor and a generation config with
 the language and task set, so ``pipeline("automatic-speech-recognition",
 model=DIR)`` transcribes in the trained language without extra arguments.
@@ -11,13 +16,14 @@ because faster-whisper reads them from the model folder.
 
 from __future__ import annotations
 
-import os
+import json
 import shutil
 from pathlib import Path
 from typing import Any
 
-from whcore.atomic import TEMP_PREFIX
+from finetune.curves import RUNS_DIR
 from whcore.errors import UserError
+from whcore.publish import PROVENANCE_NAME, TEMP_PREFIX
 
 CT2_DIR = "ct2"
 CT2_QUANTIZATIONS = ("int8", "int8_float16", "int8_float32", "int8_bfloat16", "int16",
@@ -34,42 +40,46 @@ def set_generation_language(model: Any, language: str, task: str) -> None:
     model.config.forced_decoder_ids = None
 
 
-def save_transformers(model: Any, processor: Any, output: Path, language: str, task: str) -> list[Path]:
-    """Save model + processor into ``output``, file by file atomically; returns the files."""
-    output.mkdir(parents=True, exist_ok=True)
-    staging = output / f"{TEMP_PREFIX}{os.getpid()}-export"
-    shutil.rmtree(staging, ignore_errors=True)
+def save_transformers(model: Any, processor: Any, folder: Path, language: str, task: str) -> None:
+    """Save model + processor into ``folder`` (a staging folder the caller publishes)."""
     set_generation_language(model, language, task)
     processor.tokenizer.set_prefix_tokens(language=language, task=task, predict_timestamps=False)
-    model.save_pretrained(staging)
-    processor.save_pretrained(staging)
-    if not (staging / "preprocessor_config.json").exists():  # transformers 5 folds it into processor_config
-        processor.feature_extractor.save_pretrained(staging)
-    files = []
-    for item in sorted(staging.iterdir()):
-        target = output / item.name
-        os.replace(item, target)
-        files.append(target)
-    staging.rmdir()
-    return files
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    if not (folder / "preprocessor_config.json").exists():  # transformers 5 folds it into processor_config
+        processor.feature_extractor.save_pretrained(folder)
 
 
-def export_ct2(output: Path, quantization: str) -> list[Path]:
-    """Convert the saved transformers model in ``output`` to ``output/ct2``; returns its files."""
+def export_ct2(folder: Path, quantization: str) -> str:
+    """Convert the transformers model saved in ``folder`` to ``folder/ct2``; returns the weights'
+    fingerprint, which the copy records as its provenance.
+
+    ``whcore.models.ct2_model_dir`` uses ``<model>/ct2`` only while that
+    recorded fingerprint is the one of the weights beside it, so a copy left
+    from older weights is never used for labelling.
+    """
     import ctranslate2
+
+    from whcore.models import model_fingerprint
 
     if quantization not in CT2_QUANTIZATIONS:
         raise UserError(f"--ct2-quantization {quantization!r} is not one of {', '.join(CT2_QUANTIZATIONS)}")
-    target = output / CT2_DIR
-    staging = output / f"{TEMP_PREFIX}{os.getpid()}-{CT2_DIR}"
-    shutil.rmtree(staging, ignore_errors=True)
-    copy_files = [name for name in CT2_SIDE_FILES if (output / name).is_file()]
-    converter = ctranslate2.converters.TransformersConverter(str(output), copy_files=copy_files,
+    copy_files = [name for name in CT2_SIDE_FILES if (folder / name).is_file()]
+    converter = ctranslate2.converters.TransformersConverter(str(folder), copy_files=copy_files,
                                                              low_cpu_mem_usage=True)
-    converter.convert(str(staging), quantization=quantization, force=True)
-    shutil.rmtree(target, ignore_errors=True)
-    os.replace(staging, target)
-    return sorted(p for p in target.iterdir() if p.is_file())
+    converter.convert(str(folder / CT2_DIR), quantization=quantization, force=True)
+    weights = model_fingerprint(str(folder))
+    provenance = {"weights": weights, "quantization": quantization, "made_from": "the transformers model in .."}
+    (folder / CT2_DIR / PROVENANCE_NAME).write_text(json.dumps(provenance, indent=1, sort_keys=True) + "\n",
+                                                    encoding="utf-8")
+    return weights
+
+
+def carry_tensorboard_logs(output: Path, folder: Path) -> None:
+    """Copy the TensorBoard logs written into ``output`` during training into the new version."""
+    runs = output / RUNS_DIR
+    if runs.is_dir():
+        shutil.copytree(runs, folder / RUNS_DIR, dirs_exist_ok=True)
 
 
 def push_to_hub(output: Path, repo: str, log: Any) -> None:

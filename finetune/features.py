@@ -28,6 +28,7 @@ class Featurizer:
 
     def __init__(self, processor: Any, language: str, task: str, log: Any = None) -> None:
         self.processor = processor
+        self.language = language
         self.tokenizer = processor.tokenizer
         self.tokenizer.set_prefix_tokens(language=language, task=task, predict_timestamps=False)
         self.decoder_start_id = self.tokenizer.convert_tokens_to_ids("<|startoftranscript|>")
@@ -53,8 +54,13 @@ class Featurizer:
             ids = ids[: MAX_LABEL_TOKENS - 1]
         return ids
 
+    def longest_label(self, packs: list[Pack]) -> int:
+        """Decoder length of the longest label in ``packs`` (what the memory plan sizes for)."""
+        longest = max((len(self.tokenizer(pack.text(self.language)).input_ids) - 1 for pack in packs), default=1)
+        return max(1, min(longest, MAX_LABEL_TOKENS))
+
     def labels(self, packs: list[Pack]) -> torch.Tensor:
-        rows = [self.label_ids(pack.text) for pack in packs]
+        rows = [self.label_ids(pack.text(self.language)) for pack in packs]
         width = max(len(r) for r in rows)
         labels = torch.full((len(rows), width), IGNORE_INDEX, dtype=torch.long)
         for i, row in enumerate(rows):

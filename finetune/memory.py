@@ -29,8 +29,7 @@ between the devices is therefore emulated where it changes memory:
   both devices (no sequence x sequence matrix, one fp32 log-sum-exp row per
   query kept for backward); eager attention materialises the matrix.
 
-Two optimizer steps are simulated (with up to two micro-batches each), so
-the peak includes the second step's forward pass running beside the
+The simulated step is a steady-state one: its forward pass runs beside the
 optimizer state and, with accumulation, beside the first micro-batch's
 gradients. The CUDA context and the caching allocator's fragmentation are
 not tensors; they are reported separately as fixed overheads.
@@ -194,6 +193,11 @@ class StorageCounter(TorchDispatchMode):
 
     def set_phase(self, name: str) -> None:
         self.phase = name
+
+    def adopt(self, tensors: list[torch.Tensor]) -> None:
+        """Count tensors made before the counter started (the model's weights)."""
+        for tensor in tensors:
+            self._count(tensor)
 
     def _count(self, tensor: torch.Tensor) -> None:
         storage = tensor.untyped_storage()
@@ -390,20 +394,29 @@ def forward_backward(model: Any, spec: StepSpec, counter: StorageCounter | None)
     loss.backward()
 
 
-def run_steps(spec: StepSpec, counter: StorageCounter | None = None, steps: int = 2) -> tuple[Any, Any]:
-    """Build the model and optimizer and run ``steps`` optimizer steps; returns both."""
-    model = build_model(spec)
+def train_step(model: Any, spec: StepSpec, counter: StorageCounter | None = None) -> Any:
+    """Run one steady-state optimizer step of ``model``; returns the optimizer.
+
+    The optimizer state is created first by a step on zero gradients (what
+    the first real step leaves behind), so the measured step runs its
+    forward and backward beside that state, as every step after the first
+    does. With accumulation a second micro-batch runs beside the first one's
+    gradients; more micro-batches repeat that and add nothing to the peak.
+    """
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = make_optimizer(spec, trainable)
-    for _ in range(steps):
-        for _ in range(min(spec.accumulation, 2)):
-            forward_backward(model, spec, counter)
-        if counter:
-            counter.set_phase("optimizer")
-        torch.nn.utils.clip_grad_norm_(trainable, 1.0, foreach=spec.device == "cuda")
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-    return model, optimizer
+    for param in trainable:
+        param.grad = torch.zeros_like(param)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    for _ in range(min(spec.accumulation, 2)):
+        forward_backward(model, spec, counter)
+    if counter:
+        counter.set_phase("optimizer")
+    torch.nn.utils.clip_grad_norm_(trainable, 1.0, foreach=spec.device == "cuda")
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return optimizer
 
 
 def _storage_bytes(tensors: Any, block: int) -> int:
@@ -419,13 +432,16 @@ def simulate(spec: StepSpec) -> MemoryEstimate:
     from torch._subclasses.fake_tensor import FakeTensorMode
 
     block = CUDA_BLOCK_BYTES if spec.device == "cuda" else 1
-    counter = StorageCounter(block)
     rules = cuda_autocast_rules() if spec.device == "cuda" else contextlib.nullcontext()
-    with rules, FakeTensorMode(allow_non_fake_inputs=True), counter:
-        model, optimizer = run_steps(spec, counter)
+    with rules, FakeTensorMode(allow_non_fake_inputs=True):
+        model = build_model(spec)  # outside the counter: its per-operator cost would double this
         params = list(model.parameters())
+        resident = [*params, *model.buffers()]
+        with StorageCounter(block) as counter:
+            counter.adopt(resident)
+            optimizer = train_step(model, spec, counter)
         trainable = [p for p in params if p.requires_grad]
-        weights = _storage_bytes([*params, *model.buffers()], block)
+        weights = _storage_bytes(resident, block)
         gradients = _storage_bytes(trainable, block)  # grads have the parameters' sizes
         state = _storage_bytes([v for s in optimizer.state.values() for v in s.values()
                                 if isinstance(v, torch.Tensor) and v.dim() > 0], block)
@@ -450,12 +466,36 @@ def measure_cpu_peak(spec: StepSpec) -> int:
     if spec.device != "cpu":
         raise ValueError("only a CPU step can be run for real here; pass a spec with device='cpu'")
     torch.manual_seed(0)
+    model = build_model(spec)
+    resident = _storage_bytes([*model.parameters(), *model.buffers()], 1)
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as profiler:
-        run_steps(spec)
+        train_step(model, spec)
     events = sorted((e.start_ns(), e.nbytes()) for e in profiler.profiler.kineto_results.events()
                     if e.name() == "[memory]")
     now = peak = 0
     for _, change in events:
         now += change
         peak = max(peak, now)
-    return peak
+    return resident + peak
+
+
+def dims_from_config(config: Any) -> WhisperDims:
+    """The dimensions of a loaded model's ``WhisperConfig``."""
+    return WhisperDims(config.d_model, config.encoder_layers, config.decoder_layers,
+                       config.encoder_attention_heads, config.encoder_ffn_dim, config.vocab_size,
+                       config.num_mel_bins)
+
+
+ENGLISH_ONLY_VOCAB = 51864  # the ".en" models drop the language tokens but one
+
+
+def dims_for_name(name: str) -> WhisperDims | None:
+    """Dimensions of a release named ``tiny`` … ``large-v3``, ``turbo``, optionally as
+    ``openai/whisper-<name>`` and with ``.en``; None for any other name."""
+    short = name.strip().lower().removeprefix("openai/").removeprefix("whisper-")
+    english_only = short.endswith(".en")
+    short = MODEL_ALIASES.get(short.removesuffix(".en"), short.removesuffix(".en"))
+    dims = MODEL_DIMS.get(short)
+    if dims is None or not english_only:
+        return dims
+    return replace(dims, vocab=ENGLISH_ONLY_VOCAB)

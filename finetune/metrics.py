@@ -1,17 +1,19 @@
 """WER, normalised WER and CER, and which of them is the headline.
 
 WER is computed as in the Hugging Face fine-tuning guide: raw (case and
-punctuation count) and normalised (Whisper's text normaliser: English one for
-English, the basic one for everything else). Chinese, Japanese, Korean, Thai
-and other scripts without word spaces get CER as the headline, because a
-"word" there is a whole sentence and WER says nothing.
+punctuation count) and normalised. Normalisation, the scripts without word
+spaces and the languages judged by CER all come from ``whcore.text``, the
+same rules label's CER gate uses, so a window label kept at CER 0.2 scores
+0.2 here too. Chinese, Japanese, Korean, Thai and other such languages get
+CER as the headline, because a "word" there is a whole phrase and WER says
+nothing.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-CER_HEADLINE_LANGUAGES = frozenset({"zh", "ja", "ko", "th", "yue", "lo", "my", "km", "bo"})
+from whcore.text import normalise_for_scoring, uses_cer
 
 
 @dataclass(frozen=True)
@@ -29,36 +31,25 @@ class Scores:
 
 def headline_metric(language: str) -> str:
     """The Scores field early stopping and the report judge by."""
-    return "cer" if language in CER_HEADLINE_LANGUAGES else "normalized_wer"
-
-
-def normalizer_for(language: str):  # noqa: ANN201 - a transformers normaliser object
-    from transformers.models.whisper.english_normalizer import BasicTextNormalizer, EnglishTextNormalizer
-
-    if language == "en":
-        return EnglishTextNormalizer({})
-    return BasicTextNormalizer(remove_diacritics=False, split_letters=language in CER_HEADLINE_LANGUAGES)
+    return "cer" if uses_cer(language) else "normalized_wer"
 
 
 def score(references: list[str], hypotheses: list[str], language: str) -> Scores:
-    """Scores of ``hypotheses`` against ``references`` (rows with an empty reference skipped)."""
+    """Scores of ``hypotheses`` against ``references`` (rows with an empty reference skipped).
+
+    CER is computed on the scoring-normalised texts (spaces dropped for
+    unspaced scripts), exactly as label's gate computes it.
+    """
     import jiwer
 
     pairs = [(r, h) for r, h in zip(references, hypotheses) if r.strip()]
     if not pairs:
         return Scores(0.0, 0.0, 0.0, 0)
     refs, hyps = [r for r, _ in pairs], [h for _, h in pairs]
-    normalize = normalizer_for(language)
-    norm_pairs = [(normalize(r), normalize(h)) for r, h in pairs]
-    norm_pairs = [(r, h) for r, h in norm_pairs if r.strip()]
-    normalized = (100 * jiwer.wer([r for r, _ in norm_pairs], [h for _, h in norm_pairs])
-                  if norm_pairs else 0.0)
-    cer_refs = [_no_spaces(r) if language in CER_HEADLINE_LANGUAGES else r for r in refs]
-    cer_hyps = [_no_spaces(h) if language in CER_HEADLINE_LANGUAGES else h for h in hyps]
-    return Scores(wer=100 * jiwer.wer(refs, hyps), normalized_wer=normalized,
-                  cer=100 * jiwer.cer(cer_refs, cer_hyps), samples=len(pairs))
-
-
-def _no_spaces(text: str) -> str:
-    """CER for unspaced scripts ignores the spaces some transcripts put between phrases."""
-    return "".join(text.split()) or text
+    norm_pairs = [(normalise_for_scoring(r, language), normalise_for_scoring(h, language)) for r, h in pairs]
+    norm_pairs = [(r, h) for r, h in norm_pairs if r]
+    if not norm_pairs:
+        return Scores(100 * jiwer.wer(refs, hyps), 0.0, 0.0, len(pairs))
+    norm_refs, norm_hyps = [r for r, _ in norm_pairs], [h for _, h in norm_pairs]
+    return Scores(wer=100 * jiwer.wer(refs, hyps), normalized_wer=100 * jiwer.wer(norm_refs, norm_hyps),
+                  cer=100 * jiwer.cer(norm_refs, norm_hyps), samples=len(pairs))

@@ -6,6 +6,13 @@ away (gradients zeroed, cache freed) and run again on the same samples with
 half the per-device batch and twice the accumulation, so the effective batch,
 the step number and the data order stay what they were. Below batch 1 there
 is nothing left to halve and the run stops with advice.
+
+Under DDP (several processes) the fallback is refused: the error is raised
+on one rank only, and a rank that retried at half the batch would run more
+backward passes than the others, which would wait in the gradient
+all-reduce for ever. That rank stops with the batch to pass instead, and
+the launcher (``accelerate launch``/``torchrun``) ends the other ranks; a
+rerun resumes from the last checkpoint.
 """
 
 from __future__ import annotations
@@ -50,6 +57,12 @@ def run_with_oom_fallback(step: Callable[[TrainingPlan], T], plan: TrainingPlan,
                 raise
             discard()
             smaller = halved(plan)
+            if plan.num_processes > 1:
+                raise UserError(
+                    f"CUDA out of memory at batch {plan.per_device_batch} on one of {plan.num_processes} "
+                    f"DDP processes; a per-rank fallback would hang the others, so the run stops: "
+                    f"rerun with --batch-size {smaller.per_device_batch} (it resumes from the last "
+                    "checkpoint)") from None
             log.warning(f"CUDA out of memory at batch {plan.per_device_batch}: continuing the "
                         f"same step with batch {smaller.per_device_batch} x accumulation "
                         f"{smaller.grad_accumulation}")

@@ -43,10 +43,14 @@ class FinetuneOptions:
     cpu: bool = False  # force CPU even when CUDA is there
     resume: bool = False  # insist on resuming (error if no checkpoint is recorded)
 
-    def training_params(self, dataset_digest: str, language: str) -> dict[str, Any]:
-        """What shapes the weights (journal params): a change means a fresh run, not a resume."""
+    def training_params(self, dataset_digest: str, language: str, model_identity: str) -> dict[str, Any]:
+        """What shapes the weights: a change means a fresh run, not a resume.
+
+        ``model_identity`` is the base model's content fingerprint, so a base
+        folder retrained in place (the self-training loop) trains afresh.
+        """
         return ({
-            "model": self.model, "dataset": dataset_digest, "language": language, "task": self.task,
+            "model": self.model, "model_fingerprint": model_identity, "dataset": dataset_digest, "language": language, "task": self.task,
             "max_steps": self.max_steps, "eval_steps": self.eval_steps, "patience": self.patience,
             "learning_rate": self.learning_rate, "warmup_steps": self.warmup_steps,
             "effective_batch": self.effective_batch, "lora": self.lora, "pack": self.pack,

@@ -14,11 +14,12 @@ from dataclasses import dataclass
 
 from finetune.data import Example
 from finetune.options import MAX_INPUT_SECONDS
+from whcore.text import join_texts
 
 
 @dataclass(frozen=True)
 class Pack:
-    """One model input: examples played back to back, texts joined with a space."""
+    """One model input: examples played back to back, their texts joined in order."""
 
     examples: tuple[Example, ...]
 
@@ -26,9 +27,9 @@ class Pack:
     def duration(self) -> float:
         return sum(e.duration for e in self.examples)
 
-    @property
-    def text(self) -> str:
-        return " ".join(e.text for e in self.examples)
+    def text(self, language: str | None) -> str:
+        """The examples' texts joined as ``language`` writes them (no spaces inside zh/ja/th…)."""
+        return join_texts([e.text for e in self.examples], language)
 
     @property
     def split(self) -> str:

@@ -18,16 +18,17 @@ from typing import Any
 from finetune import card as model_card
 from finetune.curves import CURVES_DIR, write_pngs
 from finetune.data import DatasetInput, load_dataset_input
-from finetune.export import export_ct2, push_to_hub, save_transformers
+from finetune.export import CT2_DIR, carry_tensorboard_logs, export_ct2, push_to_hub, save_transformers
 from finetune.features import Featurizer
+from finetune.memory import dims_from_config
 from finetune.metrics import headline_metric
 from finetune.options import FinetuneOptions
 from finetune.packing import Pack, pack_examples, packing_report, unpacked
 from finetune.presets import TrainingPlan, bitsandbytes_available, detect_gpu, make_plan
 from finetune.train import Trainer, TrainResult, format_scores, step_seconds_summary
-from whcore.atomic import write_text
 from whcore.errors import UserError
-from whcore.journal import MODEL_UNIT, Journal
+from whcore.journal import MODEL_UNIT, PUSH_UNIT, Journal
+from whcore.publish import publish_folder
 from whcore.workspace import Workspace
 
 STAGE = "finetune"
@@ -92,78 +93,118 @@ def estimated_bytes(trainable_params: int, total_params: int, plan: TrainingPlan
     return int(KEPT_CHECKPOINTS * checkpoint + export)
 
 
-def build_plan(options: FinetuneOptions, model_params: int, train_inputs: int) -> TrainingPlan:
+def build_plan(options: FinetuneOptions, model: Any, train_inputs: int, label_tokens: int) -> TrainingPlan:
+    """The plan for this machine, fitted by simulating this model's step at this label length."""
     cuda, vram, bf16 = (False, None, False) if options.cpu else detect_gpu()
     processes = int(os.environ.get("WORLD_SIZE", "1"))  # set by accelerate launch / torchrun
     return make_plan(effective_batch=min(options.effective_batch, max(train_inputs, 1)),
-                     model_params=model_params, cuda=cuda, vram_gb=options.vram_gb or vram,
+                     dims=dims_from_config(model.config), cuda=cuda, vram_gb=options.vram_gb or vram,
                      bf16_supported=bf16, bnb_available=cuda and bitsandbytes_available(),
-                     num_processes=processes, lora=options.lora, batch_override=options.batch_size)
+                     num_processes=processes, lora=options.lora, batch_override=options.batch_size,
+                     label_tokens=label_tokens)
+
+
+def log_plan(plan: TrainingPlan, log: Any) -> None:
+    """The plan, why it was chosen and its simulated memory, before the first step."""
+    log.info(plan.describe())
+    if plan.reason:
+        log.info(f"why: {plan.reason}")
+    if plan.memory is not None:
+        for line in plan.memory.lines():
+            log.info(f"memory:{line}")
 
 
 def export_params(options: FinetuneOptions, training_params: dict[str, Any]) -> dict[str, Any]:
     return {"training": training_params, "ct2": options.ct2_quantization}
 
 
-def finetune(options: FinetuneOptions, workspace: Workspace, log: Any) -> Path:
-    """Train (or resume) and export; returns the output folder."""
-    from whcore.models import load_hf_whisper, resolve_model
+def finetune(options: FinetuneOptions, workspace: Workspace, log: Any) -> int:
+    """Train (or resume), export and push; returns the exit code (1: the push failed)."""
+    from whcore.models import load_hf_whisper, model_fingerprint
 
-    resolve_model(options.model)  # cheap: a bad SPEC fails before the dataset is read
+    base_identity = model_fingerprint(options.model)  # cheap: a bad SPEC fails before the dataset is read
     journal = Journal(workspace, STAGE)
     data = prepare_data(options, log)
-    params = options.training_params(data.dataset.digest, data.language)
+    params = options.training_params(data.dataset.digest, data.language, base_identity)
     done_params = export_params(options, params)
     if journal.is_done(MODEL_UNIT, done_params) and (options.output / "config.json").is_file():
         log.info(f"model already fine-tuned and exported to {options.output} with these settings; "
                  "nothing to do (change a setting or delete it to train again)")
-        return options.output
+        return push_unit(options, journal, done_params, log)
     log.info(f"loading {options.model}")
     model, processor = load_hf_whisper(options.model)
     total = sum(p.numel() for p in model.parameters())
-    plan = build_plan(options, total, len(data.train))
-    ensure_disk_space(options.checkpoints, estimated_bytes(total, total, plan))
     featurizer = Featurizer(processor, data.language, options.task, log)
+    plan = build_plan(options, model, len(data.train), featurizer.longest_label(data.train))
+    log_plan(plan, log)
+    ensure_disk_space(options.checkpoints, estimated_bytes(total, total, plan))
     trainer = Trainer(options, plan, model, featurizer, data.train, data.test, data.language,
                       journal, params, log)
     result = trainer.run()
     if not trainer.accelerator.is_main_process:
-        return options.output
-    files = write_outputs(options, workspace, data, trainer.final_model(result), processor, result, log)
+        return 0
+    files = write_outputs(options, workspace, data, trainer.final_model(result), processor, result,
+                          {"training_params": params, "base_model": base_identity})
+    log.info(f"published the model (transformers + CTranslate2 {options.ct2_quantization} in "
+             f"{CT2_DIR}/, curves, results, card) to {options.output}")
     journal.mark_done(MODEL_UNIT, done_params, files=[f for f in files if _inside(workspace, f)],
                       extra={"output": str(options.output), "steps": result.progress.step})
     remove_checkpoints(options.checkpoints, log)
     report(options, data, result, log)
-    if options.push_to_hub:
+    return push_unit(options, journal, done_params, log)
+
+
+def push_unit(options: FinetuneOptions, journal: Journal, model_params: str, log: Any) -> int:
+    """Upload the published model once per model version and repo, as its own journal unit.
+
+    Returns the exit code: 0 when pushed (now or before) or not asked, 1 when
+    the upload failed. A failed upload is one error line; the model stays
+    recorded as done, and the next run (which finds it done) only retries
+    the push.
+    """
+    if not options.push_to_hub:
+        return 0
+    params = {"model": model_params, "repo": options.push_to_hub}
+    if journal.is_done(PUSH_UNIT, params):
+        log.info(f"already pushed this model to {options.push_to_hub}; skipping the upload")
+        return 0
+    try:
         push_to_hub(options.output, options.push_to_hub, log)
-    return options.output
+    except UserError as error:
+        log.error(f"{error}; rerun the same command to retry the upload (training is not redone)")
+        return 1
+    journal.mark_done(PUSH_UNIT, params, extra={"repo": options.push_to_hub})
+    return 0
 
 
 def write_outputs(options: FinetuneOptions, workspace: Workspace, data: PreparedData, model: Any,
-                  processor: Any, result: TrainResult, log: Any) -> list[Path]:
-    """transformers model, CT2 copy, curves, results.json and the model card."""
+                  processor: Any, result: TrainResult, provenance: dict[str, str]) -> list[Path]:
+    """Publish the model folder in one step: transformers model, CT2 copy, curves, results, card.
+
+    ``provenance`` (training params, base model identity) is recorded in the
+    folder's provenance marker with the fingerprint of the weights saved.
+    """
     output = options.output
-    files = save_transformers(model, processor, output, data.language, options.task)
-    log.info(f"saved the transformers model to {output}")
-    files += export_ct2(output, options.ct2_quantization)
-    log.info(f"saved the CTranslate2 ({options.ct2_quantization}) copy to {output / 'ct2'}")
-    files += write_pngs(result.progress, result.baseline, output / CURVES_DIR)
-    results = {"language": data.language, "headline_metric": headline_metric(data.language),
-               "baseline": result.baseline.to_dict(),
-               "finetuned": result.best.to_dict() if result.best else None,
-               "best_step": result.progress.best_step, "steps": result.progress.step,
-               "stopped_early": result.progress.stopped_early,
-               "median_step_seconds": step_seconds_summary(result.progress),
-               "plan": result.plan.describe(), "train_log": result.progress.train_log,
-               "evals": result.progress.evals}
-    write_text(output / RESULTS_NAME, json.dumps(results, indent=1))
-    files.append(output / RESULTS_NAME)
-    facts = model_card.CardFacts(options, options.model, data.language, data.dataset, result.plan,
-                                 result.baseline, result.best, result.progress.best_step,
-                                 result.progress.step, result.progress.stopped_early, data.packing)
-    write_text(output / "README.md", model_card.render_card(facts, workspace))
-    files.append(output / "README.md")
-    return files
+    record = dict(provenance)
+    with publish_folder(output, provenance=record) as staging:
+        save_transformers(model, processor, staging, data.language, options.task)
+        record["weights"] = export_ct2(staging, options.ct2_quantization)
+        carry_tensorboard_logs(output, staging)
+        write_pngs(result.progress, result.baseline, staging / CURVES_DIR)
+        results = {"language": data.language, "headline_metric": headline_metric(data.language),
+                   "baseline": result.baseline.to_dict(),
+                   "finetuned": result.best.to_dict() if result.best else None,
+                   "best_step": result.progress.best_step, "steps": result.progress.step,
+                   "stopped_early": result.progress.stopped_early,
+                   "median_step_seconds": step_seconds_summary(result.progress),
+                   "plan": result.plan.describe(), "train_log": result.progress.train_log,
+                   "evals": result.progress.evals}
+        (staging / RESULTS_NAME).write_text(json.dumps(results, indent=1), encoding="utf-8")
+        facts = model_card.CardFacts(options, options.model, data.language, data.dataset, result.plan,
+                                     result.baseline, result.best, result.progress.best_step,
+                                     result.progress.step, result.progress.stopped_early, data.packing)
+        (staging / "README.md").write_text(model_card.render_card(facts, workspace), encoding="utf-8")
+    return sorted(p for p in output.rglob("*") if p.is_file())
 
 
 def report(options: FinetuneOptions, data: PreparedData, result: TrainResult, log: Any) -> None:

@@ -141,3 +141,49 @@ def test_rerun_skips_finished_model(trained: Path, python: str) -> None:
     assert result.returncode == 0, result.stderr[-2000:]
     assert "nothing to do" in result.stderr
     assert {p: p.stat().st_mtime_ns for p in (trained / "model").rglob("*") if p.is_file()} == before
+
+
+def test_plan_with_simulated_memory_is_printed_before_training(trained: Path) -> None:
+    log = (trained / "logs" / "log.txt").read_text(encoding="utf-8")
+    first_step = log.index("step 1:")
+    assert "simulated peak" in log[:first_step]
+    assert "memory:  = allocated peak" in log[:first_step]
+
+
+def test_model_folder_is_one_publish_whose_ct2_copy_records_its_weights(trained: Path) -> None:
+    from whcore.models import ct2_model_dir, export_is_current, model_fingerprint
+    from whcore.publish import read_provenance
+
+    model = trained / "model"
+    weights = model_fingerprint(str(model))
+    assert read_provenance(model)["weights"] == weights
+    assert read_provenance(model / "ct2")["weights"] == weights
+    assert export_is_current(model) and ct2_model_dir(str(model)) == model / "ct2"
+    assert not list(trained.glob(".tmp-*")) and not list(model.glob(".tmp-*"))
+    done = next(e for e in reversed(done_lines(trained)) if e.unit == "model")
+    assert "model/ct2/model.bin" in done.files and "model/.provenance.json" in done.files
+
+
+def test_published_files_carry_no_local_paths(trained: Path) -> None:
+    import getpass
+
+    for name in ("README.md", "results.json", ".provenance.json", "ct2/.provenance.json"):
+        text = (trained / "model" / name).read_text(encoding="utf-8")
+        assert str(trained) not in text and "file://" not in text and str(Path.home()) not in text, name
+    user = getpass.getuser()
+    if user not in ("root", "user", "runner"):
+        assert user not in (trained / "model" / "README.md").read_text(encoding="utf-8")
+
+
+def test_failed_push_is_its_own_unit_retried_by_the_next_run(trained: Path, python: str) -> None:
+    import os
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_TOKEN": "hf_not_a_real_token"}
+    cmd = [python, *finetune_args(trained), "--push-to-hub", "someone/whisper-harvest-test"]
+    for attempt in range(2):
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+        assert result.returncode == 1, result.stderr[-2000:]  # an item failed, the run went on
+        assert "nothing to do" in result.stderr  # the model is not retrained
+        errors = [line for line in result.stderr.splitlines() if "upload failed" in line]
+        assert len(errors) == 1 and "retry the upload" in errors[0], result.stderr[-2000:]
+        assert not [e for e in done_lines(trained) if e.unit == "push"]

@@ -1,4 +1,4 @@
-"""finetune pieces that need no model: packing, presets, OOM fallback, metrics, inputs.
+"""finetune pieces that need no model: packing, OOM fallback, metrics, inputs.
 
 Bad-input cases go through the real CLI entry point (in-process, so they are
 cheap) and must fail with one clear line before any model is loaded.
@@ -23,13 +23,11 @@ from finetune.data import Example, load_dataset_input  # noqa: E402
 from finetune.metrics import headline_metric, score  # noqa: E402
 from finetune.oom import halved, run_with_oom_fallback  # noqa: E402
 from finetune.packing import overlaps, pack_examples, packing_report  # noqa: E402
-from finetune.presets import make_plan  # noqa: E402
+from finetune.presets import TrainingPlan  # noqa: E402
 from finetune.run import ensure_disk_space  # noqa: E402
 from finetune.train import record_evaluation, step_indices  # noqa: E402
 from whcore.errors import UserError  # noqa: E402
 
-SMALL_PARAMS = 242_000_000
-MEDIUM_PARAMS = 764_000_000
 
 
 class _Log:
@@ -66,7 +64,7 @@ def test_packing_invariants() -> None:
         assert len({e.split for e in pack.examples}) == 1  # never across splits
         for a, b in itertools.combinations(pack.examples, 2):
             assert not overlaps(a, b), (a, b)
-        assert pack.text == " ".join(e.text for e in pack.examples)
+        assert pack.text("en") == " ".join(e.text for e in pack.examples)
     train = [e for e in examples if e.split == "train"]
     report = packing_report(train, [p for p in packs if p.split == "train"])
     assert report.inputs < report.windows / 2  # 10 s windows: about three per input
@@ -80,33 +78,14 @@ def test_overlap_is_per_source_and_time() -> None:
     assert not overlaps(a, Example(Path("/d.wav"), "", "train", "t", 0.0, 10.0, 10.0))
 
 
-# ---- presets and OOM fallback ------------------------------------------------------------
+# ---- OOM fallback (the planner has its own tests in test_finetune_memory.py) -----------------
 
-@pytest.mark.parametrize("vram", [4, 6, 8, 12, 16, 24])
-def test_presets_keep_the_effective_batch(vram: int) -> None:
-    plan = make_plan(effective_batch=16, model_params=SMALL_PARAMS, cuda=True, vram_gb=vram,
-                     bf16_supported=False, bnb_available=False)
-    assert plan.effective_batch == 16
-    assert plan.per_device_batch * plan.grad_accumulation >= 16
-    assert plan.precision == "fp16" and plan.gradient_checkpointing and plan.optimizer == "adafactor"
-    assert not plan.lora
-
-
-def test_presets_choose_lora_8bit_and_bf16() -> None:
-    plan = make_plan(effective_batch=16, model_params=MEDIUM_PARAMS, cuda=True, vram_gb=7.6,
-                     bf16_supported=True, bnb_available=True)
-    assert plan.lora and plan.optimizer == "adamw_8bit" and plan.precision == "bf16"
-    assert plan.vram_gb == 7.6 and plan.effective_batch == 16
-    cpu = make_plan(effective_batch=3, model_params=SMALL_PARAMS, cuda=False, vram_gb=None,
-                    bf16_supported=False, bnb_available=False)
-    assert (cpu.device, cpu.precision, cpu.effective_batch) == ("cpu", "fp32", 3)
-    assert (cpu.per_device_batch, cpu.grad_accumulation) == (2, 2)  # micro-batches of 2 and 1
+def _plan(batch: int, effective: int = 16) -> TrainingPlan:
+    return TrainingPlan("cuda", effective, 8.0, batch, -(-effective // batch), 1, "fp16", True, "adamw", False)
 
 
 def test_oom_halves_batch_doubles_accumulation_and_retries_the_same_step() -> None:
-    plan = make_plan(effective_batch=16, model_params=SMALL_PARAMS, cuda=True, vram_gb=8,
-                     bf16_supported=False, bnb_available=False)
-    assert (plan.per_device_batch, plan.grad_accumulation) == (8, 2)
+    plan = _plan(8)
     samples = list(range(16))
     calls: list[tuple[int, list[int]]] = []
     discarded: list[int] = []
@@ -128,8 +107,7 @@ def test_oom_halves_batch_doubles_accumulation_and_retries_the_same_step() -> No
 
 
 def test_oom_at_batch_one_stops_with_advice_and_other_errors_pass() -> None:
-    plan = make_plan(effective_batch=2, model_params=SMALL_PARAMS, cuda=True, vram_gb=4,
-                     bf16_supported=False, bnb_available=False, batch_override=1)
+    plan = _plan(1, effective=2)
     with pytest.raises(UserError, match="batch 1"):
         halved(plan)
 
@@ -166,6 +144,20 @@ def test_metrics_headline_and_normalisation() -> None:
     assert english.normalized_wer == 0.0 and english.wer > 0
     chinese = score(["今天天气很好"], ["今天 天气 不好"], "zh")
     assert chinese.cer == pytest.approx(100 / 6)
+
+
+def test_metrics_and_packing_share_whcore_text_rules() -> None:
+    from finetune.packing import Pack
+    from whcore.text import character_error_rate
+
+    for language, ref, hyp in (("zh", "今天天气很好。", "今天 天气 不好"), ("ko", "안녕하세요 여러분", "안녕하세요 여러 분"),
+                               ("en", "Colour, please!", "color please")):
+        assert score([ref], [hyp], language).cer == pytest.approx(100 * character_error_rate(ref, hyp, language))
+    assert headline_metric("ko") == "cer"  # one constant: Korean is spaced but judged by CER
+    zh = Pack(tuple(Example(Path(f"/z/{i}.wav"), text, "train", "z", 10.0 * i, 10.0 * i + 9, 9.0)
+                    for i, text in enumerate(["今天天气很好", "我们去公园"])))
+    assert zh.text("zh") == "今天天气很好我们去公园"
+    assert zh.text("en") == "今天天气很好 我们去公园"
 
 
 # ---- inputs ------------------------------------------------------------------------------------
@@ -288,3 +280,16 @@ def test_checkpoint_restores_weights_optimizer_scheduler_and_rng(tmp_path: Path)
     assert fresh_scheduler.get_last_lr() == scheduler.get_last_lr()
     assert checkpoints.load_progress(folder).step == 3
     assert not list(tmp_path.glob(".tmp-*"))
+
+
+def test_checkpoint_state_is_loaded_without_unpickling_objects(tmp_path: Path) -> None:
+    import pickle
+
+    from finetune import checkpoints
+
+    folder = tmp_path / "checkpoint-1"
+    folder.mkdir()
+    torch.save({"optimizer": {}, "scheduler": {}, "scaler": None, "rng": {"hook": pickle.loads}},
+               folder / checkpoints.TRAINER_STATE_NAME)
+    with pytest.raises(pickle.UnpicklingError, match="[Ww]eights only"):
+        checkpoints.load_trainer_state(folder, None, None, None)

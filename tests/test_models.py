@@ -149,11 +149,21 @@ def test_local_folders_resolve_by_their_format(ct2_dir: Path, hf_dir: Path) -> N
 
 def test_transformers_folder_with_its_ct2_export_uses_the_export(
         ct2_dir: Path, hf_dir: Path, tmp_path: Path) -> None:
+    from whcore.models import export_is_current, model_fingerprint
+    from whcore.publish import PROVENANCE_NAME
+
     for item in hf_dir.iterdir():
         (tmp_path / item.name).symlink_to(item)
-    (tmp_path / "ct2").symlink_to(ct2_dir)
+    (tmp_path / "ct2").mkdir()
+    for item in ct2_dir.iterdir():
+        (tmp_path / "ct2" / item.name).symlink_to(item)
     assert resolve_model(str(tmp_path)).kind == "transformers"
+    assert not export_is_current(tmp_path)  # no record of the weights it was made from: stale
+    marker = tmp_path / "ct2" / PROVENANCE_NAME
+    marker.write_text(json.dumps({"weights": model_fingerprint(str(tmp_path))}))
     assert ct2_model_dir(str(tmp_path)) == tmp_path / "ct2"
+    marker.write_text(json.dumps({"weights": "transformers:0123456789abcdef"}))  # made from other weights
+    assert not export_is_current(tmp_path)
 
 
 def test_hub_ids_resolve_without_network() -> None:

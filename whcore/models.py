@@ -89,9 +89,20 @@ def ct2_model_dir(spec: str) -> Path:
             return snapshot
         return _convert_to_ct2(snapshot, cache_dir() / "ct2" / _hub_cache_name(model.hub_id, snapshot))
     export = model.path / CT2_EXPORT_SUBDIR
-    if (export / "model.bin").is_file():  # finetune's own CTranslate2 export of this model
-        return export
+    if (export / "model.bin").is_file() and export_is_current(model.path):
+        return export  # finetune's own CTranslate2 export, made from exactly these weights
+    # No export, or one made from other weights (a re-export killed half-way, weights
+    # replaced by hand): convert the weights that are there now, cached by their identity.
     return _convert_to_ct2(model.path, cache_dir() / "ct2" / _local_cache_name(model.path))
+
+
+def export_is_current(folder: Path) -> bool:
+    """Whether ``folder/ct2`` records (in its provenance marker) the fingerprint of the weights
+    in ``folder``; an export without that record counts as stale."""
+    from whcore.publish import read_provenance
+
+    recorded = (read_provenance(folder / CT2_EXPORT_SUBDIR) or {}).get("weights")
+    return recorded is not None and recorded == model_fingerprint(str(folder))
 
 
 def transformers_model_dir(spec: str) -> Path:
