@@ -32,7 +32,7 @@ from label.longform import decode_longform
 from label.quality import label_record
 from label.report import draw_report
 from label.script import convert_script
-from label.subtitles import cer, parse_vtt, pick_subtitles, reference_texts
+from label.subtitles import SubtitleError, cer, parse_vtt, pick_subtitles, reference_texts
 from whcore.atomic import read_jsonl, sweep_temp_files, write_jsonl
 from whcore import lock
 from whcore.errors import SourceError
@@ -207,8 +207,13 @@ class Labeller:
                 self.log.info(f"{source_id}: no creator subtitles in {language} "
                               f"(has {', '.join(s.language for s in source.subtitles)}): no reference text")
             return
-        references = reference_texts(parse_vtt(path.read_text(encoding="utf-8", errors="replace")),
-                                     windows, language)
+        try:
+            cues = parse_vtt(path.read_text(encoding="utf-8", errors="replace"))
+        except SubtitleError as error:
+            self.log.warning(f"{source_id}: subtitles {self.workspace.relative(path)} unreadable ({error}): "
+                             "labelled without a reference; rerun harvest with --subs to fetch them again")
+            return
+        references = reference_texts(cues, windows, language)
         for record, reference in zip(records, references):
             if reference is not None:
                 record.reference = convert_script(reference, self.options.script)

@@ -19,8 +19,13 @@ from whcore.records import SourceRecord, WindowRecord
 from whcore.text import character_error_rate, is_unspaced
 from whcore.workspace import Workspace
 
-TIMING = re.compile(r"(?P<start>[\d:.,]+)\s+-->\s+(?P<end>[\d:.,]+)")
+TIMING = re.compile(r"(?P<start>(?:\d+:)?\d{1,2}:\d{2}[.,]\d{1,3})\s+-->\s+(?P<end>(?:\d+:)?\d{1,2}:\d{2}[.,]\d{1,3})")
+ARROW = "-->"
 TAG = re.compile(r"<[^>]+>")
+
+
+class SubtitleError(ValueError):
+    """A subtitle file that is not valid WebVTT/SRT: it gives no reference rather than a wrong one."""
 
 
 @dataclass(frozen=True)
@@ -40,19 +45,37 @@ def parse_timestamp(text: str) -> float:
 
 
 def parse_vtt(text: str) -> list[Cue]:
-    """Cues of a WebVTT (or SRT) file, tags removed, repeated rolling lines dropped."""
+    """Cues of a WebVTT (or SRT) file, tags removed, repeated rolling lines dropped.
+
+    A timing line that does not parse, a cue that ends before it starts, or a file
+    with no cue at all raises SubtitleError: half-read subtitles would misalign every
+    reference after the damage, so a damaged file is not used at all.
+    """
     cues: list[Cue] = []
     blocks = re.split(r"\n\s*\n", text.replace("\r\n", "\n"))
     for block in blocks:
         lines = block.strip().split("\n")
         for i, line in enumerate(lines):
             match = TIMING.search(line)
+            if match is None and ARROW in line:
+                raise SubtitleError(f"bad cue timing {line.strip()[:60]!r}")
+            if match and _seconds(match["end"]) < _seconds(match["start"]):
+                raise SubtitleError(f"cue ends before it starts: {line.strip()[:60]!r}")
             if match:
                 body = " ".join(TAG.sub("", l).strip() for l in lines[i + 1:] if l.strip())
                 if body and not (cues and cues[-1].text == body):
                     cues.append(Cue(parse_timestamp(match["start"]), parse_timestamp(match["end"]), body))
                 break
+    if not cues:
+        raise SubtitleError("no cue found")
     return cues
+
+
+def _seconds(text: str) -> float:
+    try:
+        return parse_timestamp(text)
+    except ValueError:
+        raise SubtitleError(f"bad timestamp {text!r}") from None
 
 
 def cue_words(cue: Cue, language: str) -> list[tuple[float, str]]:

@@ -356,7 +356,7 @@ def has_source(source_id: str) -> Callable[[Result], bool]:
 
 CASES: dict[str, Case] = {
     "404": Case(harvest_404, 1, "media404", has_source("good1")),
-    "private video": Case(harvest_private, 1, "Private video", has_source("good1")),
+    "private video": Case(harvest_private, 0, "Private video", has_source("good1")),
     "not Creative Commons": Case(harvest_non_cc, 0, "rejected notCC", has_source("good1")),
     "corrupt media online": Case(harvest_corrupt_media, 1, "corrupt media", has_source("good1")),
     "hostile title": Case(harvest_hostile_title, 0, "downloaded hostile1",
