@@ -6,7 +6,8 @@ rerun from a copy of the workspace as it stood before that stage, killed at seed
 random points (random delays and random journal lines) with a consistency check
 after every kill, and finished; its outputs must be byte-identical to the
 reference (finetune: same final step, same losses and evaluations, checkpoints
-recorded intact). ``bench/faults.py`` runs the same with ten or more kills per stage.
+recorded intact). The suite kills harvest, segment and label; ``bench/faults.py`` kills
+every stage, finetune included, ten or more times.
 A full disk is the other fault: one clear line, nothing corrupt, and a rerun once
 space is freed completes.
 """
@@ -32,7 +33,10 @@ from ytfake.server import FakeTube, FakeTubeServer
 from conftest import EXAMPLE_AUDIO
 
 SEED = 20261122
-SUITE_KILLS = {"harvest": 3, "segment": 3, "label": 3, "finetune": 1}  # finetune: the costliest run by far
+# Finetune is killed at random points only in bench/faults.py: one two-step run costs minutes on
+# 2 cores. In the suite, tests/test_finetune_train.py kills it right after its first checkpoint
+# is journalled and checks the resumed run's final step, losses and exported model.
+SUITE_KILLS = {"harvest": 3, "segment": 3, "label": 3}
 FINETUNE_ARGS = ("--model", "offline-base", "--max-steps", "2", "--eval-steps", "1", "--learning-rate", "1e-4",
                  "--warmup-steps", "0", "--effective-batch", "1")
 LECTURE_SECONDS = 20  # of the example recording: 3 windows (train, gap, test)
@@ -137,14 +141,6 @@ def test_killed_stage_resumes_to_the_uninterrupted_output(golden: Golden, stage:
     report = stage_report(golden, stage, SUITE_KILLS[stage], tmp_path / "ws")
     assert len(report.kills) == SUITE_KILLS[stage], f"not every kill landed: {report.summary()}"
     assert report.problems == [], report.summary()
-
-
-def test_killed_finetune_resumes_to_the_same_final_step_and_state(golden: Golden, tmp_path: Path) -> None:
-    workspace = tmp_path / "ws"
-    report = stage_report(golden, "finetune", SUITE_KILLS["finetune"], workspace)
-    assert report.kills and report.problems == [], report.summary()
-    assert finetune_facts(workspace) == finetune_facts(golden.final)
-    assert not (workspace / "checkpoints").exists(), "checkpoints kept after the export"
 
 
 # ---- disk full ------------------------------------------------------------------------------------
