@@ -54,6 +54,7 @@ def wrap(owner: Any, name: str, bucket: str) -> None:
 
 def instrument() -> None:
     """Wrap every step label takes; names missing in this version of label are skipped."""
+    import label.audio as audio
     import label.backend_ct2 as ct2
     import label.decoding as decoding
     import label.longform as longform
@@ -67,6 +68,7 @@ def instrument() -> None:
     wrap(ct2.Ct2Engine, "decode", "decode")
     wrap(ct2.Ct2Engine, "align_words", "word alignment")
     wrap(ct2, "_words_from_alignment", "  words from alignment (Python, in alignment)")
+    wrap(getattr(audio, "Timeline", None), "__getitem__", "read windows")
     for module in (run, longform, decoding):
         wrap(module, "read_windows", "read windows")
         wrap(module, "reassemble", "read windows")
