@@ -1,14 +1,18 @@
-"""Window audio in and out: 16 kHz mono float32 arrays.
+"""Window audio in: 16 kHz mono float32 arrays, read only when and where needed.
 
 Windows are the 16 kHz PCM WAV files segment wrote, so soundfile reads them
-directly without starting ffmpeg per window (hundreds of windows per hour).
-A source's long-form audio is reassembled from its windows, so labelling
-never needs the original download and sees exactly the samples segment cut.
+directly (and reads any sample range of them without reading the rest), with
+no ffmpeg process per window. A source's long-form audio is the timeline its
+windows cover: ``Timeline`` reads any span of it from the windows that hold
+that span, so labelling never needs the original download, sees exactly the
+samples segment cut, and holds at most one batch of 30 s chunks in memory
+however long the source is.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
+from pathlib import Path, PurePosixPath
 from typing import Sequence
 
 import numpy as np
@@ -19,28 +23,70 @@ from whcore.records import SAMPLE_RATE, WindowRecord, seconds_to_samples
 from whcore.workspace import Workspace
 
 
-def read_window(path: Path) -> np.ndarray:
-    """Samples of one window file as float32 in [-1, 1]; mono 16 kHz is required."""
+def inside_workspace(workspace: Workspace, relative: str, what: str) -> Path:
+    """The workspace path a record names, or a SourceError if it would leave the workspace.
+
+    Records are data, not trusted code: an absolute path or a ``..`` step in one
+    could make label read (and hard-link into the dataset) any file on the machine.
+    """
+    parts = PurePosixPath(relative).parts
+    if not relative or PurePosixPath(relative).is_absolute() or ".." in parts or "\\" in relative:
+        raise SourceError(f"{what} path {relative!r} points outside the workspace {workspace.root}; "
+                          "the record was edited or corrupted: rerun the stage that wrote it")
+    return workspace.root / os.path.normpath(relative)
+
+
+def read_window(path: Path, start: int = 0, stop: int | None = None) -> np.ndarray:
+    """Samples ``start:stop`` of one window file as float32 in [-1, 1]; mono 16 kHz is required."""
     try:
-        samples, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+        with soundfile.SoundFile(str(path)) as handle:
+            if handle.samplerate != SAMPLE_RATE:
+                raise SourceError(f"window {path} is {handle.samplerate} Hz, not {SAMPLE_RATE}: "
+                                  "rerun `python -m segment`")
+            handle.seek(min(start, handle.frames))
+            frames = (handle.frames if stop is None else min(stop, handle.frames)) - handle.tell()
+            samples = handle.read(max(frames, 0), dtype="float32", always_2d=True)
     except (OSError, RuntimeError, soundfile.LibsndfileError) as error:
         raise SourceError(f"window {path} cannot be read ({error}): rerun `python -m segment`") from None
-    if rate != SAMPLE_RATE:
-        raise SourceError(f"window {path} is {rate} Hz, not {SAMPLE_RATE}: rerun `python -m segment`")
     return samples.mean(axis=1) if samples.shape[1] > 1 else samples[:, 0]
 
 
 def read_windows(workspace: Workspace, windows: Sequence[WindowRecord]) -> list[np.ndarray]:
-    return [read_window(workspace.absolute(window.path)) for window in windows]
+    """The audio of a few windows (callers pass one batch at a time)."""
+    return [read_window(inside_workspace(workspace, w.path, "window")) for w in windows]
 
 
-def reassemble(windows: Sequence[WindowRecord], samples: Sequence[np.ndarray]) -> np.ndarray:
-    """The source timeline rebuilt from its windows (gaps between windows stay silent)."""
-    if not windows:
-        return np.zeros(0, dtype=np.float32)
-    total = max(seconds_to_samples(w.start) + len(s) for w, s in zip(windows, samples))
-    timeline = np.zeros(total, dtype=np.float32)
-    for window, chunk in zip(windows, samples):
-        offset = seconds_to_samples(window.start)
-        timeline[offset:offset + len(chunk)] = chunk
-    return timeline
+class Timeline:
+    """A source's audio as one sliceable sample sequence, read lazily from its windows.
+
+    Each sample comes from the last window that starts at or before it (windows
+    overlap; their shared samples are equal), gaps between windows read as
+    silence. ``timeline[a:b]`` reads only the window files that span a..b.
+    """
+
+    def __init__(self, workspace: Workspace, windows: Sequence[WindowRecord]) -> None:
+        ordered = sorted(windows, key=lambda w: (w.start, w.index))
+        self._paths = [inside_workspace(workspace, w.path, "window") for w in ordered]
+        self._starts = np.array([seconds_to_samples(w.start) for w in ordered], dtype=np.int64)
+        ends = np.array([seconds_to_samples(w.end) for w in ordered], dtype=np.int64)
+        # the samples each window supplies: from its start to the next window's start (or its end)
+        self._owned_ends = np.minimum(ends, np.append(self._starts[1:], ends[-1:])) if len(ordered) else ends
+        self._length = int(ends.max()) if len(ordered) else 0
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __getitem__(self, span: slice) -> np.ndarray:
+        start, stop, _ = span.indices(self._length)
+        out = np.zeros(max(stop - start, 0), dtype=np.float32)
+        if stop <= start:
+            return out
+        first = max(int(np.searchsorted(self._starts, start, side="right")) - 1, 0)
+        last = int(np.searchsorted(self._starts, stop, side="left"))
+        for i in range(first, last):
+            lo, hi = max(start, int(self._starts[i])), min(stop, int(self._owned_ends[i]))
+            if hi > lo:
+                offset = int(self._starts[i])
+                samples = read_window(self._paths[i], lo - offset, hi - offset)
+                out[lo - start:lo - start + len(samples)] = samples
+        return out

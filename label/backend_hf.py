@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from label.decoding import WindowDecode, batches
+from label.decoding import Confidence, WindowDecode, batches
 from whcore.records import SAMPLE_RATE
 
 
@@ -52,11 +52,12 @@ class HfEngine:
     def languages(self) -> list[str]:
         return sorted(self.language_tokens)
 
-    def decode_windows(self, audios: Sequence[np.ndarray], language: str,
+    def decode_windows(self, read: Callable[[Sequence[int]], list[np.ndarray]], count: int, language: str,
                        progress: Callable[[float], None] = lambda seconds: None) -> list[WindowDecode]:
+        """Decode ``count`` windows alone; ``read(rows)`` gives one batch's audio at a time."""
         results: list[WindowDecode] = []
-        for rows in batches(len(audios), self.options.batch_size):
-            batch = [audios[i] for i in rows]
+        for rows in batches(count, self.options.batch_size):
+            batch = read(rows)
             results.extend(self._decode_batch(batch, language))
             progress(sum(len(a) for a in batch) / SAMPLE_RATE)
         return results
@@ -109,7 +110,7 @@ class HfEngine:
                 language=codes[best], language_prob=float(lang_probs[i, best]),
                 avg_logprob=sum(logprobs) / (len(logprobs) + 1) if logprobs else -10.0,
                 no_speech_prob=float(probs[i, self.no_speech_id]) if self.no_speech_id is not None else 0.0,
-                token_count=len(tokens)))
+                token_count=len(tokens), confidence=token_confidence(logprobs[:len(tokens)])))
         return decodes
 
 
@@ -117,3 +118,12 @@ def _language_codes() -> set[str]:
     from transformers.models.whisper.tokenization_whisper import LANGUAGES
 
     return set(LANGUAGES)
+
+
+def token_confidence(logprobs: Sequence[float]) -> Confidence:
+    """Confidence from token probabilities: without word timings here, each text token
+    stands for a word (close for English, where most words are one token)."""
+    if not logprobs:
+        return Confidence(None, None, 0)
+    probs = np.exp(np.asarray(logprobs))
+    return Confidence(float(probs.mean()), float(probs.min()), len(probs))

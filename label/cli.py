@@ -11,12 +11,12 @@ from typing import Iterator, Sequence
 
 from label.backend_ct2 import EngineOptions
 from label.filters import FILTER_NAMES, FilterThresholds
-from label.run import BACKENDS, MODES, TEXT_SOURCES, LabelOptions, RunSummary, label_sources
+from label.run import BACKENDS, KEEP_SCOPES, MODES, TEXT_SOURCES, LabelOptions, RunSummary, label_sources
 from label.script import NO_SCRIPT, SCRIPTS, validate_script
 from whcore.cli import make_parser, non_negative_float, positive_int
 from whcore.errors import UserError
 from whcore.journal import setup_logging
-from whcore.models import ct2_model_dir, resolve_model, validate_language
+from whcore.models import ct2_model_dir, model_fingerprint, resolve_model, validate_language
 from whcore.workspace import Workspace, open_workspace, workspace_lock
 
 STAGE = "label"
@@ -53,6 +53,41 @@ def fraction(text: str) -> float:
     return value
 
 
+def keep_fraction(text: str) -> float:
+    value = non_negative_float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"{text} must be above 0 and at most 1")
+    return value
+
+
+MULTILINGUAL_VOCAB_SIZE = 51865  # tokens of multilingual Whisper vocabularies (English-only: 51864)
+
+
+def is_english_only(model_dir: Path) -> bool:
+    """Whether a CTranslate2 Whisper folder holds an English-only model (tiny.en, base.en, ...),
+    told from its vocabulary size as CTranslate2 does, without loading the weights."""
+    text_vocab = model_dir / "vocabulary.txt"
+    if text_vocab.is_file():
+        with open(text_vocab, encoding="utf-8") as handle:
+            return sum(1 for _ in handle) < MULTILINGUAL_VOCAB_SIZE
+    json_vocab = model_dir / "vocabulary.json"
+    if json_vocab.is_file():
+        import json
+
+        return len(json.loads(json_vocab.read_text(encoding="utf-8"))) < MULTILINGUAL_VOCAB_SIZE
+    return False
+
+
+def check_english_only(model: str, model_dir: Path | None, language: str | None) -> None:
+    """An English-only model labels English only, and cannot detect a language."""
+    if model_dir is None or not is_english_only(model_dir):
+        return
+    if language != "en":
+        asked = f"--language {language}" if language else "language detection (no --language)"
+        raise UserError(f"model {model} is English-only and cannot do {asked}: add --language en, "
+                        "or use a multilingual model such as --model offline-base")
+
+
 def build_parser() -> argparse.ArgumentParser:
     th = FilterThresholds()
     parser = make_parser("python -m label", DESCRIPTION)
@@ -86,11 +121,15 @@ def build_parser() -> argparse.ArgumentParser:
     filters.add_argument("--min-speech-ratio", type=non_negative_float, default=th.min_speech_ratio,
                          help="no_speech: VAD speech share below this")
     filters.add_argument("--max-no-speech-prob", type=non_negative_float, default=th.max_no_speech_prob,
-                         help="no_speech: Whisper's no-speech probability above this")
+                         help="no_speech: Whisper's no-speech probability above this while the window's "
+                              f"mean token log-probability is below {th.no_speech_max_logprob} (Whisper's rule)")
     filters.add_argument("--max-compression-ratio", type=non_negative_float, default=th.max_compression_ratio,
                          help="compression_ratio: gzip ratio of the text above this (repetition loop)")
     filters.add_argument("--min-avg-logprob", type=float, default=th.min_avg_logprob,
                          help="low_logprob: mean token log-probability below this")
+    filters.add_argument("--min-word-prob", type=non_negative_float, default=th.min_word_prob,
+                         help="low_confidence: mean probability of the window's words below this "
+                              "(default measured on real recordings by bench/label_quality.py)")
     filters.add_argument("--max-ngram-repeats", type=positive_int, default=th.max_ngram_repeats,
                          help="repetition: a word 3-gram (character 6-gram for Chinese/Japanese) "
                               "occurring, or a unit of 1-4 words repeated back to back, more often than this")
@@ -108,6 +147,12 @@ def build_parser() -> argparse.ArgumentParser:
                          metavar="NAME", help="switch a filter off (repeatable): " + ", ".join(FILTER_NAMES)
                          + "; blocklist = known hallucinations such as 'Thanks for watching', "
                          "language = detected language differs from the source's")
+    filters.add_argument("--keep-fraction", type=keep_fraction, default=None, metavar="F",
+                         help="also drop all but the most confident share F of the windows that pass "
+                              "the filters (ranked by mean word probability), for a fixed yield; "
+                              "default: keep every window that passes")
+    filters.add_argument("--keep-scope", default="source", choices=KEEP_SCOPES,
+                         help="--keep-fraction ranks windows within each source, or over the whole corpus")
     out = parser.add_argument_group("dataset and scaling")
     out.add_argument("--test-fraction", type=fraction, default=0.1, help="share of sources (by stable "
                      "hash of the id) in the test split; with one source, the share of its time")
@@ -146,6 +191,7 @@ def options_from(args: argparse.Namespace) -> LabelOptions:
     model_dir = ct2_model_dir(args.model) if backend == "ct2" else None
     if model_dir is None:
         resolve_model(args.model)  # a bad spec fails here, before anything is written
+    check_english_only(args.model, Path(model_dir) if model_dir else None, language)
     device = resolve_device(args.device)
     device_index = int(os.environ.get("LOCAL_RANK", "0") or 0) if device == "cuda" else 0
     compute_type = args.compute_type if args.compute_type != "auto" else \
@@ -156,11 +202,14 @@ def options_from(args: argparse.Namespace) -> LabelOptions:
     thresholds = FilterThresholds(
         min_speech_ratio=args.min_speech_ratio, max_no_speech_prob=args.max_no_speech_prob,
         max_compression_ratio=args.max_compression_ratio, min_avg_logprob=args.min_avg_logprob,
+        min_word_prob=args.min_word_prob,
         max_ngram_repeats=args.max_ngram_repeats, min_unique_word_share=args.min_unique_word_share,
         max_word_chars=args.max_word_chars, rate_iqr_factor=args.rate_iqr_factor, max_cer=args.max_cer,
         disabled=frozenset(args.disable_filter))
-    return LabelOptions(model=args.model, model_dir=Path(model_dir) if model_dir else None, backend=backend,
-                        language=language, mode=args.mode,
+    return LabelOptions(model=args.model, model_dir=Path(model_dir) if model_dir else None,
+                        model_identity=model_fingerprint(args.model), backend=backend,
+                        language=language, mode=args.mode, keep_fraction=args.keep_fraction,
+                        keep_scope=args.keep_scope,
                         script=args.script, text=args.text, thresholds=thresholds,
                         test_fraction=args.test_fraction, engine=engine,
                         shard_index=shard_index, shard_count=shard_count)
@@ -207,4 +256,4 @@ def main(argv: Sequence[str] | None = None) -> int:
                  f"shard {options.shard_index}/{options.shard_count}")
         summary = label_sources(workspace, options, log)
         print_summary(summary, workspace, log)
-    return 1 if summary.failed else 0
+    return 1 if summary.failed or summary.dataset_failed else 0

@@ -8,7 +8,9 @@ Layout::
     dataset/test/...
 
 The whole folder is built under a temp name beside ``dataset/`` and swapped
-in, so readers see the old dataset or the new one, never a mix.
+in by ``whcore.publish.publish_folder``, so readers see the old dataset or the
+new one, never a mix. Nothing in it names a local path: the card is published
+with ``--push-to-hub``, so local source URLs appear by file name only.
 """
 
 from __future__ import annotations
@@ -21,15 +23,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from label.audio import inside_workspace
+from label.split import TEST, TRAIN, assign_splits
 from whcore.records import LabelRecord, SourceRecord
 from whcore.workspace import Workspace
 
-from label.split import TEST, TRAIN, assign_splits
-
-TEMP_DATASET_PREFIX = ".tmp-dataset-"
-OLD_DATASET_PREFIX = ".old-dataset-"
-QUALITY_COLUMNS = ("language", "language_prob", "avg_logprob", "no_speech_prob", "compression_ratio",
-                   "chars_per_second", "speech_ratio", "reference_cer")
+QUALITY_COLUMNS = ("language", "language_prob", "avg_logprob", "mean_word_prob", "min_word_prob",
+                   "no_speech_prob", "compression_ratio", "chars_per_second", "speech_ratio", "reference_cer")
+CONFIDENCE_BINS = (0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0001)  # mean word probability histogram edges
 COLUMNS = ("file_name", "transcription", "source_id", "start", "end") + QUALITY_COLUMNS
 
 
@@ -77,7 +78,7 @@ def write_split_folders(workspace: Workspace, folder: Path, kept: Sequence[Label
         if split is None:
             continue
         file_name = f"{record.source_id}/{Path(record.path).name}"
-        link_or_copy(workspace.absolute(record.path), folder / split / file_name)
+        link_or_copy(inside_workspace(workspace, record.path, "window"), folder / split / file_name)
         rows[split].append(metadata_row(record, file_name))
         seconds[split] += record.end - record.start
     for split, split_rows in rows.items():
@@ -87,16 +88,38 @@ def write_split_folders(workspace: Workspace, folder: Path, kept: Sequence[Label
                           left_out=len(kept) - len(splits))
 
 
+def public_url(url: str) -> str:
+    """A source URL fit to publish: a local ``file://`` URL is reduced to its file name
+    (the full path carries the user's folders and name)."""
+    if url.startswith("file:"):
+        return Path(url[len("file:"):].lstrip("/")).name or "local file"
+    return url
+
+
+def confidence_table(records: Sequence[LabelRecord]) -> list[str]:
+    """Markdown rows: how many kept and rejected windows fall in each mean-word-probability bin."""
+    lines = ["| mean word probability | kept | rejected |", "|---|---|---|"]
+    for lo, hi in zip(CONFIDENCE_BINS, CONFIDENCE_BINS[1:]):
+        inside = [r for r in records if r.mean_word_prob is not None and lo <= r.mean_word_prob < hi]
+        lines.append(f"| {lo:.1f}-{min(hi, 1.0):.1f} | {sum(r.kept for r in inside)} | "
+                     f"{sum(not r.kept for r in inside)} |")
+    none = [r for r in records if r.mean_word_prob is None]
+    lines.append(f"| no words | {sum(r.kept for r in none)} | {sum(not r.kept for r in none)} |")
+    return lines
+
+
 def dataset_card(summary: DatasetSummary, sources: Sequence[SourceRecord], languages: Sequence[str],
-                 model: str, flag_counts: dict[str, int], total_windows: int, settings: dict) -> str:
-    """README.md with a YAML header, per-split hours, filters and per-source attribution."""
+                 model: str, flag_counts: dict[str, int], total_windows: int, settings: dict,
+                 records: Sequence[LabelRecord] = ()) -> str:
+    """README.md with a YAML header, per-split hours, filters, confidence and per-source attribution."""
     hours = {split: summary.seconds[split] / 3600 for split in (TRAIN, TEST)}
     lines = ["---", "language:"] + [f"- {code}" for code in sorted(set(languages)) or ["und"]] + [
         "license: other", "task_categories:", "- automatic-speech-recognition",
         "pretty_name: whisper-harvest pseudo-labelled speech", "tags:", "- whisper-harvest",
         "- pseudo-labels", "---", "", "# whisper-harvest corpus", "",
         f"Pseudo-labelled with `{model}` by `python -m label`; every row is one window of a source "
-        "with its decoded text. Splits are by source (or by time with a one-window gap when there "
+        "with its decoded text and the model's confidence in it (`mean_word_prob`, `min_word_prob`, "
+        "`avg_logprob`). Splits are by source (or by time with a one-window gap when there "
         "is one source), so overlapping windows never sit on both sides.", "",
         "| split | windows | hours |", "|---|---|---|"]
     lines += [f"| {s} | {summary.rows[s]} | {hours[s]:.3f} |" for s in (TRAIN, TEST)]
@@ -107,37 +130,13 @@ def dataset_card(summary: DatasetSummary, sources: Sequence[SourceRecord], langu
     lines += [f"| {key} | {value} |" for key, value in settings.items()]
     lines += ["", "| rejected by | windows |", "|---|---|"]
     lines += [f"| {flag} | {count} |" for flag, count in sorted(flag_counts.items())] or ["| (none) | 0 |"]
+    lines += ["", "## Confidence of kept and rejected windows", ""] + confidence_table(records)
     lines += ["", "## Sources and attribution", "", "| source_id | title | uploader | URL | licence |",
               "|---|---|---|---|---|"]
     for source in sorted(sources, key=lambda s: s.source_id):
-        cells = [source.source_id, source.title, source.uploader or source.channel, source.url,
+        cells = [source.source_id, source.title, source.uploader or source.channel, public_url(source.url),
                  source.license or "unknown"]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     lines += ["", "Reuse of Creative Commons Attribution material requires crediting the uploaders "
               "above.", ""]
     return "\n".join(lines)
-
-
-def swap_in(folder: Path, target: Path) -> None:
-    """Replace ``target`` with ``folder`` (two renames; a crash between leaves no dataset, and
-    the next run rebuilds it, because the journal entry no longer matches)."""
-    if target.exists():
-        old = target.with_name(f"{OLD_DATASET_PREFIX}{os.getpid()}")
-        os.rename(target, old)
-        os.rename(folder, target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.rename(folder, target)
-
-
-def sweep_dataset_leftovers(workspace: Workspace) -> None:
-    for prefix in (TEMP_DATASET_PREFIX, OLD_DATASET_PREFIX):
-        for leftover in workspace.root.glob(f"{prefix}*"):
-            shutil.rmtree(leftover, ignore_errors=True)
-
-
-def fsync_tree(folder: Path) -> None:
-    for path in sorted(folder.rglob("*")):
-        if path.is_file():
-            with open(path, "rb") as handle:
-                os.fsync(handle.fileno())

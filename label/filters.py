@@ -1,25 +1,32 @@
 """Quality filters: each a small function that says why a window is rejected.
 
 Thresholds are the field's usual ones: compression ratio 2.4 and average
-log-probability -1.0 (openai/whisper's fallback rules), no-speech probability
-0.6 (Whisper's silence rule), unique-word share 0.4, and a speaking rate
-outside the source's own Tukey fences (Q1 - 1.5 IQR, Q3 + 1.5 IQR: a window
-far slower or faster than the same speaker elsewhere is misheard or
-hallucinated). Each filter returns its flag name or None.
+log-probability -1.0 (openai/whisper's fallback rules), Whisper's silence rule
+(no-speech probability above 0.6 *and* average log-probability below -1: the
+probability alone is high on many chunks of clear speech), unique-word share
+0.4, and a speaking rate outside the source's own Tukey fences (Q1 - 1.5 IQR,
+Q3 + 1.5 IQR: a window far slower or faster than the same speaker elsewhere is
+misheard or hallucinated). The confidence filter's threshold on the mean word
+probability was chosen by measurement on real recordings
+(``bench/label_quality.py``). Each filter returns its flag name or None.
 """
 
 from __future__ import annotations
 
+import math
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
 
+from whcore.text import is_unspaced
 from whcore.records import LabelRecord
 
-# Languages written without spaces between words: word-based filters skip them.
-UNSPACED_LANGUAGES = frozenset({"zh", "ja", "th", "lo", "my", "km", "bo", "yue"})
+# Mean word probability below which a label is rejected as unsure; measured on real
+# recordings by bench/label_quality.py (see the README's label section).
+MIN_MEAN_WORD_PROB = 0.5
+
 
 # Known hallucinations of Whisper on silence, music and noise (normalised: lower case, no
 # punctuation). A window containing one of these phrases is rejected.
@@ -39,7 +46,8 @@ BLOCKLIST: dict[str, tuple[str, ...]] = {
 BLOCKED_WHOLE_TEXTS = frozenset({"you", "thank you", "thanks", "bye", "bye bye", "okay", "oh",
                                  "谢谢", "謝謝", "ありがとうございました"})
 
-FILTER_NAMES = ("empty", "no_speech", "compression_ratio", "low_logprob", "repetition",
+KEEP_FRACTION_FLAG = "below_keep_fraction"  # set at dataset build time by --keep-fraction
+FILTER_NAMES = ("empty", "no_speech", "compression_ratio", "low_logprob", "low_confidence", "repetition",
                 "low_unique_words", "long_word", "blocklist", "language", "speaking_rate", "subtitle_cer")
 
 
@@ -48,9 +56,11 @@ class FilterThresholds:
     """Limits of every filter; a window breaking any one is rejected."""
 
     min_speech_ratio: float = 0.1  # VAD share of speech frames below this = no speech
-    max_no_speech_prob: float = 0.6  # Whisper's own silence probability above this = no speech
+    max_no_speech_prob: float = 0.6  # Whisper's silence probability above this ...
+    no_speech_max_logprob: float = -1.0  # ... with the window's mean token log-probability below this
     max_compression_ratio: float = 2.4  # gzip ratio of the text above this = repetitive loop
     min_avg_logprob: float = -1.0  # mean token log-probability below this = unsure
+    min_word_prob: float = MIN_MEAN_WORD_PROB  # mean word probability below this = unsure
     max_ngram_repeats: int = 3  # an n-gram occurring more often than this = looping
     ngram_words: int = 3  # n of the word n-grams (characters x 2 for unspaced languages)
     min_unique_word_share: float = 0.4  # unique words / words at or below this = looping
@@ -72,7 +82,7 @@ def normalise(text: str) -> str:
 def words_of(text: str, language: str) -> list[str]:
     """Word tokens, or characters for languages written without spaces."""
     cleaned = normalise(text)
-    if language in UNSPACED_LANGUAGES:
+    if is_unspaced(language):
         return [c for c in cleaned if not c.isspace()]
     return cleaned.split()
 
@@ -82,7 +92,10 @@ def check_empty(record: LabelRecord, th: FilterThresholds) -> str | None:
 
 
 def check_no_speech(record: LabelRecord, th: FilterThresholds) -> str | None:
-    if record.speech_ratio < th.min_speech_ratio or record.no_speech_prob > th.max_no_speech_prob:
+    """The VAD hears no speech, or Whisper's rule: likely silence *and* unsure words."""
+    if record.speech_ratio < th.min_speech_ratio:
+        return "no_speech"
+    if record.no_speech_prob > th.max_no_speech_prob and record.avg_logprob < th.no_speech_max_logprob:
         return "no_speech"
     return None
 
@@ -93,6 +106,12 @@ def check_compression(record: LabelRecord, th: FilterThresholds) -> str | None:
 
 def check_logprob(record: LabelRecord, th: FilterThresholds) -> str | None:
     return "low_logprob" if record.avg_logprob < th.min_avg_logprob else None
+
+
+def check_confidence(record: LabelRecord, th: FilterThresholds) -> str | None:
+    if record.mean_word_prob is not None and record.mean_word_prob < th.min_word_prob:
+        return "low_confidence"
+    return None
 
 
 def max_ngram_count(tokens: Sequence[str], n: int) -> int:
@@ -118,15 +137,15 @@ def longest_run(tokens: Sequence[str], max_unit: int = 4) -> int:
 
 def check_repetition(record: LabelRecord, th: FilterThresholds, language: str) -> str | None:
     tokens = words_of(record.text, language)
-    n = th.ngram_words * (2 if language in UNSPACED_LANGUAGES else 1)
-    unit = 4 * (2 if language in UNSPACED_LANGUAGES else 1)
+    n = th.ngram_words * (2 if is_unspaced(language) else 1)
+    unit = 4 * (2 if is_unspaced(language) else 1)
     if max_ngram_count(tokens, n) > th.max_ngram_repeats or longest_run(tokens, unit) > th.max_ngram_repeats:
         return "repetition"
     return None
 
 
 def check_unique_words(record: LabelRecord, th: FilterThresholds, language: str) -> str | None:
-    if language in UNSPACED_LANGUAGES:
+    if is_unspaced(language):
         return None
     tokens = words_of(record.text, language)
     if len(tokens) >= th.min_words_for_share and len(set(tokens)) / len(tokens) <= th.min_unique_word_share:
@@ -135,7 +154,7 @@ def check_unique_words(record: LabelRecord, th: FilterThresholds, language: str)
 
 
 def check_long_word(record: LabelRecord, th: FilterThresholds, language: str) -> str | None:
-    if language in UNSPACED_LANGUAGES:
+    if is_unspaced(language):
         return None
     return "long_word" if any(len(w) > th.max_word_chars for w in record.text.split()) else None
 
@@ -147,7 +166,7 @@ def check_blocklist(record: LabelRecord, th: FilterThresholds, language: str) ->
     squeezed = text.replace(" ", "")
     padded = f" {text} "
     for phrase in BLOCKLIST["*"] + BLOCKLIST.get(language, ()):
-        if f" {phrase} " in padded or (language in UNSPACED_LANGUAGES and phrase.replace(" ", "") in squeezed):
+        if f" {phrase} " in padded or (is_unspaced(language) and phrase.replace(" ", "") in squeezed):
             return "blocklist"
     return None
 
@@ -169,6 +188,7 @@ WINDOW_CHECKS: dict[str, WindowCheck] = {
     "no_speech": lambda r, th, lang: check_no_speech(r, th),
     "compression_ratio": lambda r, th, lang: check_compression(r, th),
     "low_logprob": lambda r, th, lang: check_logprob(r, th),
+    "low_confidence": lambda r, th, lang: check_confidence(r, th),
     "repetition": check_repetition,
     "low_unique_words": check_unique_words,
     "long_word": check_long_word,
@@ -207,4 +227,26 @@ def apply_filters(records: list[LabelRecord], th: FilterThresholds, language: st
         for record in records:
             if not record.flags and not low <= record.chars_per_second <= high:
                 record.flags.append("speaking_rate")
+    return records
+
+
+def confidence_score(record: LabelRecord) -> float:
+    """The signal windows are ranked by for ``--keep-fraction``: the mean word probability
+    (chosen by bench/label_quality.py: on real recordings, keeping the windows it ranks
+    highest gave a lower kept CER than ranking by average log-probability or the minimum
+    word probability at the same kept share)."""
+    return -1.0 if record.mean_word_prob is None else record.mean_word_prob
+
+
+def apply_keep_fraction(records: list[LabelRecord], fraction: float, whole_corpus: bool) -> list[LabelRecord]:
+    """Flag ``below_keep_fraction`` on the kept windows outside the most confident ``fraction``
+    of them, per source (default) or over all records given (``whole_corpus``)."""
+    groups: dict[str, list[LabelRecord]] = {}
+    for record in records:
+        if record.kept:
+            groups.setdefault("" if whole_corpus else record.source_id, []).append(record)
+    for group in groups.values():
+        ranked = sorted(group, key=lambda r: (-confidence_score(r), r.source_id, r.index))
+        for record in ranked[math.ceil(len(ranked) * fraction - 1e-9):]:
+            record.flags.append(KEEP_FRACTION_FLAG)
     return records

@@ -1,29 +1,40 @@
-"""Long-form mode: decode a source in 30 s chunks, give each window its words.
+"""Long-form labelling: decode a source in 30 s chunks and give each window its words.
 
-Whisper's encoder always sees 30 s, so a 10 s window pays for 30 s, and with
-2 s overlap every second of audio is encoded 1.25 times. Decoding the source
-timeline (rebuilt from its windows) in chunks of up to 30 s, cut at the
-quietest moment near each chunk's end so words are rarely split, encodes each
-second once. Word times from the alignment heads then place every word in the
-windows whose span holds the word's midpoint (overlapping windows share the
-words of their overlap, as their audio does).
+The encoder always sees 30 s, so decoding 10 s windows alone wastes two thirds
+of every encoder pass; decoding the source once in 30 s chunks and mapping the
+aligned words onto the windows is 2-3x faster. Chunks are cut at the quietest
+point of their last 5 s so few words straddle a cut.
+
+Everything streams: chunks are read from the window files one batch at a time
+(``audio.Timeline``), windows get their words as soon as the decoded chunks
+cover them, and chunks no window still needs are dropped, so memory does not
+grow with the length of the source.
+
+Every figure a window gets is its own: the words anchored inside it, their
+probabilities and log-probabilities; only the no-speech probability (one per
+decoded input in Whisper) comes from the chunk(s) under the window, weighted
+by how much of the window each covers. Greedy decoding without timestamps
+sometimes stops early and leaves the end of a chunk undecoded: a window left
+without a word although its VAD says speech is decoded again on its own.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
 from label.backend_ct2 import CHUNK_SECONDS, FRAMES_PER_SECOND, Ct2Engine, Word
-from label.decoding import WindowDecode, batches
+from label.decoding import Confidence, WindowDecode, batched, decode_batch, encode
 from whcore.records import SAMPLE_RATE, WindowRecord, seconds_to_samples
 
 CUT_SEARCH_SECONDS = 5.0  # look for the quietest cut point in the last 5 s of a chunk
 CUT_FRAME_SECONDS = 0.05  # energy is compared in 50 ms frames
-MIN_CHUNK_SECONDS = 1.0  # a tail shorter than this is merged into the previous chunk
+MIN_CHUNK_SECONDS = 1.0  # no cut leaves a last chunk shorter than this
 MAX_MEDIAN_WORD_SECONDS = 0.7  # word-length cap for stretched words is twice the median, at most 1.4 s
+REDECODE_MIN_SPEECH_RATIO = 0.3  # an empty window with at least this VAD speech share is decoded alone
 
 
 @dataclass(frozen=True)
@@ -37,59 +48,47 @@ class ChunkResult:
     words: list[Word]  # times already in source seconds
 
 
-def plan_chunks(audio: np.ndarray, max_seconds: float = CHUNK_SECONDS,
-                search_seconds: float = CUT_SEARCH_SECONDS) -> list[tuple[int, int]]:
-    """Sample spans of at most ``max_seconds`` that cover ``audio``, cut where it is quietest."""
+def plan_chunks(audio: Sequence, max_seconds: float = CHUNK_SECONDS,
+                search_seconds: float = CUT_SEARCH_SECONDS) -> Iterator[tuple[int, int]]:
+    """Sample spans of at most ``max_seconds`` that cover ``audio``, cut where it is quietest.
+
+    ``audio`` is anything with ``len`` and float-array slices (an array or a
+    ``Timeline``); only the 5 s searched for each cut are read here. No cut leaves a
+    last chunk shorter than ``MIN_CHUNK_SECONDS`` (a sliver the decoder would guess at).
+    """
     total, limit = len(audio), seconds_to_samples(max_seconds)
     frame = seconds_to_samples(CUT_FRAME_SECONDS)
-    spans, start = [], 0
+    start = 0
     while total - start > limit:
-        lo = start + limit - seconds_to_samples(search_seconds)
-        region = audio[lo:start + limit]
+        hi = min(start + limit, total - seconds_to_samples(MIN_CHUNK_SECONDS))
+        lo = min(start + limit - seconds_to_samples(search_seconds), hi - frame)
+        region = np.asarray(audio[lo:hi])
         frames = region[: len(region) // frame * frame].reshape(-1, frame)
         energy = np.square(frames).mean(axis=1)
         quietest = int(np.flatnonzero(energy <= energy.min() * 1.0001 + 1e-12)[-1])
         cut = lo + quietest * frame + frame // 2
-        spans.append((start, cut))
+        yield start, cut
         start = cut
-    if total - start >= seconds_to_samples(MIN_CHUNK_SECONDS) or not spans:
-        spans.append((start, total))
-    else:
-        spans[-1] = (spans[-1][0], total)
-        if spans[-1][1] - spans[-1][0] > limit:  # cannot merge: keep the short tail on its own
-            spans[-1] = (spans[-1][0], start)
-            spans.append((start, total))
-    return spans
+    yield start, total
 
 
-def decode_chunks(engine: Ct2Engine, audio: np.ndarray, spans: Sequence[tuple[int, int]],
-                  language: str, progress: Callable[[float], None] = lambda seconds: None
-                  ) -> list[ChunkResult]:
+def decode_chunks(engine: Ct2Engine, audio: Sequence, spans: Sequence[tuple[int, int]],
+                  language: str) -> list[ChunkResult]:
     """Batched decoding of the chunks, then word alignment on the same encoder output."""
-    results: list[ChunkResult] = []
-    for rows in batches(len(spans), engine.options.batch_size):
-        pieces = [audio[spans[i][0]:spans[i][1]] for i in rows]
-        encoded = engine.encode(pieces)
-        detected = engine.detect_language(encoded)
-        decoded = engine.decode(encoded, language, detected)
-        frames = [int(round(len(p) / SAMPLE_RATE * FRAMES_PER_SECOND)) for p in pieces]
-        aligned = engine.align_words(encoded, language, [d.tokens for d in decoded], frames)
-        for i, item, words in zip(rows, decoded, aligned):
-            offset = spans[i][0] / SAMPLE_RATE
-            shifted = [Word(w.text, w.start + offset, w.end + offset, w.token_logprobs) for w in words]
-            results.append(ChunkResult(start=offset, end=spans[i][1] / SAMPLE_RATE,
-                                       language=item.language, language_prob=item.language_prob,
-                                       no_speech_prob=item.no_speech_prob,
-                                       avg_logprob=item.avg_logprob, words=shifted))
-        progress(sum(len(p) for p in pieces) / SAMPLE_RATE)
+    pieces = [np.asarray(audio[a:b]) for a, b in spans]
+    encoded = encode(engine, pieces)
+    detected = engine.detect_language(encoded)
+    decoded = engine.decode(encoded, language, detected)
+    frames = [int(round(len(p) / SAMPLE_RATE * FRAMES_PER_SECOND)) for p in pieces]
+    aligned = engine.align_words(encoded, language, [d.tokens for d in decoded], frames)
+    results = []
+    for (a, b), item, words in zip(spans, decoded, aligned):
+        offset = a / SAMPLE_RATE
+        shifted = [Word(w.text, w.start + offset, w.end + offset, w.token_logprobs) for w in words]
+        results.append(ChunkResult(start=offset, end=b / SAMPLE_RATE, language=item.language,
+                                   language_prob=item.language_prob, no_speech_prob=item.no_speech_prob,
+                                   avg_logprob=item.avg_logprob, words=shifted))
     return results
-
-
-def _chunk_at(chunks: Sequence[ChunkResult], seconds: float) -> ChunkResult:
-    for chunk in chunks:
-        if chunk.start <= seconds < chunk.end:
-            return chunk
-    return chunks[-1]
 
 
 def word_anchors(words: Sequence[Word]) -> np.ndarray:
@@ -107,29 +106,79 @@ def word_anchors(words: Sequence[Word]) -> np.ndarray:
     return ends - np.minimum(durations, cap) / 2
 
 
+def covering_chunks(chunks: Sequence[ChunkResult], window: WindowRecord) -> list[tuple[ChunkResult, float]]:
+    """The chunks under a window and the seconds of the window each covers."""
+    found = [(c, min(c.end, window.end) - max(c.start, window.start)) for c in chunks]
+    found = [(c, seconds) for c, seconds in found if seconds > 0]
+    if found:
+        return found
+    nearest = min(chunks, key=lambda c: abs((c.start + c.end) / 2 - (window.start + window.end) / 2))
+    return [(nearest, 1.0)]
+
+
 def words_to_windows(chunks: Sequence[ChunkResult], windows: Sequence[WindowRecord]) -> list[WindowDecode]:
     """Each window's text and figures from the words anchored inside it."""
     words = [w for chunk in chunks for w in chunk.words]
-    midpoints = np.concatenate([word_anchors(chunk.words) for chunk in chunks if chunk.words]) \
-        if words else np.zeros(0)
+    anchors = np.concatenate([word_anchors(c.words) for c in chunks if c.words]) if words else np.zeros(0)
     decodes = []
     for window in windows:
-        inside = [words[i] for i in np.flatnonzero((midpoints >= window.start) & (midpoints < window.end))] \
-            if len(words) else []
-        chunk = _chunk_at(chunks, (window.start + window.end) / 2)
+        inside = [words[i] for i in np.flatnonzero((anchors >= window.start) & (anchors < window.end))]
+        under = covering_chunks(chunks, window)
+        weights = np.array([seconds for _, seconds in under])
+        main = max(under, key=lambda pair: pair[1])[0]
         logprobs = [lp for w in inside for lp in w.token_logprobs]
         decodes.append(WindowDecode(
             text="".join(w.text for w in inside).strip(),
-            language=chunk.language, language_prob=chunk.language_prob,
+            language=main.language, language_prob=main.language_prob,
             # an empty window inherits its chunk's score, so silence inside speech is not rewarded
-            avg_logprob=float(np.mean(logprobs)) if logprobs else chunk.avg_logprob,
-            no_speech_prob=chunk.no_speech_prob, token_count=len(logprobs)))
+            avg_logprob=float(np.mean(logprobs)) if logprobs else main.avg_logprob,
+            no_speech_prob=float(np.average([c.no_speech_prob for c, _ in under], weights=weights)),
+            token_count=len(logprobs), confidence=Confidence.of_words(inside)))
     return decodes
 
 
-def decode_longform(engine: Ct2Engine, windows: Sequence[WindowRecord], timeline: np.ndarray,
-                    language: str, progress: Callable[[float], None] = lambda seconds: None
-                    ) -> list[WindowDecode]:
-    """Window decodes for a whole source, decoded as one long recording."""
-    chunks = decode_chunks(engine, timeline, plan_chunks(timeline), language, progress)
-    return words_to_windows(chunks, windows)
+def needs_redecode(window: WindowRecord, decode: WindowDecode) -> bool:
+    """An empty window inside VAD speech: long-form decoding skipped it, not silence."""
+    return not decode.text and window.speech_ratio >= REDECODE_MIN_SPEECH_RATIO
+
+
+def stream_longform(engine: Ct2Engine, timeline: Sequence, windows: Sequence[WindowRecord], language: str,
+                    progress: Callable[[float], None] = lambda seconds: None) -> Iterator[WindowDecode]:
+    """Window decodes in ``windows`` order (sorted by start), yielded as soon as the chunks
+    decoded so far cover each window; chunks no pending window needs are dropped."""
+    pending = list(windows)
+    done = 0
+    kept: list[ChunkResult] = []
+    for spans in batched(plan_chunks(timeline), engine.options.batch_size):
+        kept += decode_chunks(engine, timeline, spans, language)
+        progress(sum(b - a for a, b in spans) / SAMPLE_RATE)
+        frontier = kept[-1].end
+        ready = done
+        while ready < len(pending) and pending[ready].end <= frontier:
+            ready += 1
+        yield from words_to_windows(kept, pending[done:ready])
+        done = ready
+        if done < len(pending):
+            kept = [c for c in kept if c.end > pending[done].start]
+    if done < len(pending):
+        yield from words_to_windows(kept or [_silent_chunk(pending[done:])], pending[done:])
+
+
+def _silent_chunk(windows: Sequence[WindowRecord]) -> ChunkResult:
+    """What windows past the decoded audio get (only when the timeline ends early)."""
+    return ChunkResult(windows[0].start, windows[-1].end, "", 0.0, 1.0, -10.0, [])
+
+
+def decode_longform(engine: Ct2Engine, windows: Sequence[WindowRecord], timeline: Sequence, language: str,
+                    read: Callable[[Sequence[int]], list[np.ndarray]],
+                    progress: Callable[[float], None] = lambda seconds: None) -> list[WindowDecode]:
+    """Window decodes for a whole source: long-form, then empty speech windows decoded alone.
+
+    ``windows`` must be sorted by start; ``read(rows)`` returns the audio of those windows.
+    """
+    decodes = list(stream_longform(engine, timeline, windows, language, progress))
+    todo = [i for i, (w, d) in enumerate(zip(windows, decodes)) if needs_redecode(w, d)]
+    for rows in batched(iter(todo), engine.options.batch_size):
+        for i, redone in zip(rows, decode_batch(engine, read(rows), language)):
+            decodes[i] = dataclasses.replace(redone, redecoded=True)
+    return decodes

@@ -39,4 +39,11 @@ def label_record(window: WindowRecord, decode: WindowDecode) -> LabelRecord:
         no_speech_prob=round(decode.no_speech_prob, 4),
         compression_ratio=round(compression_ratio(decode.text), 4),
         chars_per_second=round(chars_per_second(decode.text, window.duration, window.speech_ratio), 4),
-        speech_ratio=window.speech_ratio)
+        speech_ratio=window.speech_ratio,
+        mean_word_prob=_rounded(decode.confidence.mean_word_prob),
+        min_word_prob=_rounded(decode.confidence.min_word_prob),
+        word_count=decode.confidence.word_count, redecoded=decode.redecoded)
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)

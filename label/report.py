@@ -1,8 +1,10 @@
 """Corpus report: one PNG a user can glance at to judge the labels.
 
 Hours per source, kept/rejected windows by reason, and the distributions of
-average log-probability and speaking rate (kept vs rejected). matplotlib's
-Agg backend draws without a display.
+the confidence signals (mean and minimum word probability, average
+log-probability) and of the speaking rate, kept vs rejected: a threshold that
+cuts through the kept mass, or rejected windows piled up at high confidence,
+shows at a glance. matplotlib's Agg backend draws without a display.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ MAX_SOURCES_SHOWN = 30
 
 def draw_report(records: Sequence[LabelRecord], path: Path) -> Path:
     """Write the report PNG to ``path`` atomically and return it."""
-    figure, axes = plt.subplots(2, 2, figsize=(12, 8))
+    figure, axes = plt.subplots(3, 2, figsize=(12, 12))
     hours: dict[str, float] = collections.defaultdict(float)
     for record in records:
         if record.kept:
@@ -39,10 +41,12 @@ def draw_report(records: Sequence[LabelRecord], path: Path) -> Path:
                                                                for n in names])
     axes[0, 1].set_title("windows kept / rejected by reason")
     axes[0, 1].tick_params(axis="x", rotation=45)
-    for ax, attribute, title in ((axes[1, 0], "avg_logprob", "average log-probability"),
-                                 (axes[1, 1], "chars_per_second", "speaking rate (characters / s)")):
-        kept = [getattr(r, attribute) for r in records if r.kept]
-        rejected = [getattr(r, attribute) for r in records if not r.kept]
+    for ax, attribute, title in ((axes[1, 0], "mean_word_prob", "mean word probability (confidence)"),
+                                 (axes[1, 1], "min_word_prob", "minimum word probability"),
+                                 (axes[2, 0], "avg_logprob", "average log-probability"),
+                                 (axes[2, 1], "chars_per_second", "speaking rate (characters / s)")):
+        kept = [getattr(r, attribute) for r in records if r.kept and getattr(r, attribute) is not None]
+        rejected = [getattr(r, attribute) for r in records if not r.kept and getattr(r, attribute) is not None]
         ax.hist([kept, rejected], bins=30, label=["kept", "rejected"], color=["tab:green", "tab:red"],
                 stacked=True)
         ax.set_title(title)

@@ -17,34 +17,34 @@ import dataclasses
 import fcntl
 import hashlib
 import io
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from tqdm import tqdm
 
-from label.audio import read_windows, reassemble
+from label.audio import Timeline, read_windows
 from label.backend_ct2 import Ct2Engine, EngineOptions
 from label.backend_hf import HfEngine, HfOptions
-from label.dataset import (TEMP_DATASET_PREFIX, dataset_card, fsync_tree, swap_in,
-                           sweep_dataset_leftovers, write_split_folders)
+from label.dataset import dataset_card, write_split_folders
 from label.decoding import WindowDecode, decode_windows, detect_source_language
-from label.filters import FilterThresholds, apply_filters
+from label.filters import FilterThresholds, apply_filters, apply_keep_fraction
 from label.longform import decode_longform
 from label.quality import label_record
 from label.report import draw_report
 from label.script import convert_script
 from label.subtitles import cer, parse_vtt, pick_subtitles, reference_texts
-from whcore.atomic import read_jsonl, sweep_temp_files, write_jsonl, write_text
+from whcore.atomic import read_jsonl, sweep_temp_files, write_jsonl
 from whcore.errors import SourceError
 from whcore.journal import Journal, file_sha256, params_digest
+from whcore.publish import publish_folder
 from whcore.records import LabelRecord, SourceRecord, WindowRecord
 from whcore.workspace import Workspace
 
 MODES = ("longform", "windows")
 BACKENDS = ("auto", "ct2", "transformers")  # auto = ct2: faster on CPU (int8) and GPU (fp16), see bench/
 TEXT_SOURCES = ("model", "subtitles")
+KEEP_SCOPES = ("source", "corpus")
 DATASET_UNIT = "dataset"
 REPORT_NAME = "report.png"
 REJECTED_NAME = "rejected.csv"
@@ -57,12 +57,15 @@ class LabelOptions:
 
     model: str = "offline-base"
     model_dir: Path | None = None  # the CTranslate2 folder the spec resolved to (ct2 backend)
+    model_identity: str = ""  # whcore.models.model_fingerprint: changes when the weights do
     backend: str = "ct2"  # "ct2" or "transformers" (windows mode only)
     language: str | None = None  # None = detect per source
     mode: str = "longform"
     script: str = "none"
     text: str = "model"  # "subtitles": use the creator-subtitle reference as the label where present
     thresholds: FilterThresholds = field(default_factory=FilterThresholds)
+    keep_fraction: float | None = None  # keep only this best share of the windows that pass the filters
+    keep_scope: str = "source"  # the share is taken per source or over the whole corpus
     test_fraction: float = 0.1
     engine: EngineOptions | None = None
     shard_index: int = 0
@@ -77,17 +80,19 @@ class RunSummary:
     failed: list[str] = field(default_factory=list)
     other_shards: list[str] = field(default_factory=list)
     dataset_built: bool = False
+    dataset_failed: bool = False
     dataset_waiting: list[str] = field(default_factory=list)  # sources with no labels yet
     report: Path | None = None
 
 
 def source_params(options: LabelOptions, manifest: Path) -> str:
-    """Digest of what shapes a source's labels."""
+    """Digest of what shapes a source's labels (the model by its content, not only its name)."""
     thresholds = dataclasses.asdict(options.thresholds)
     thresholds["disabled"] = sorted(options.thresholds.disabled)
     engine = options.engine
     return params_digest({
-        "model": options.model, "model_dir": str(options.model_dir), "language": options.language or "auto",
+        "model": options.model, "model_dir": str(options.model_dir), "weights": options.model_identity,
+        "language": options.language or "auto",
         "mode": options.mode, "backend": options.backend, "script": options.script, "text": options.text, "filters": thresholds,
         "beam_size": engine.beam_size if engine else 1, "compute_type": engine.compute_type if engine else "",
         "task": engine.task if engine else "transcribe", "probe": options.language_probe_windows,
@@ -106,19 +111,25 @@ def segmented_sources(workspace: Workspace) -> list[str]:
 
 
 def read_source_record(workspace: Workspace, source_id: str) -> SourceRecord | None:
+    """The source's record; None if harvest wrote none; SourceError if it cannot be read."""
     path = workspace.source_record_path(source_id)
     if not path.is_file():
         return None
-    return SourceRecord.read(path)
+    try:
+        return SourceRecord.read(path)
+    except (OSError, ValueError, TypeError, AttributeError) as error:
+        raise SourceError(f"source record {path} cannot be read ({error}): rerun `python -m harvest` "
+                          "for that source") from None
 
 
 def read_window_records(workspace: Workspace, source_id: str) -> list[WindowRecord]:
     try:
         rows = read_jsonl(workspace.windows_manifest_path(source_id))
-    except (OSError, ValueError) as error:
+        windows = [WindowRecord.from_dict(r) for r in rows]
+    except (OSError, ValueError, TypeError) as error:
         raise SourceError(f"{source_id}: windows manifest unreadable ({error}); rerun `python -m segment`") \
             from None
-    return sorted((WindowRecord.from_dict(r) for r in rows), key=lambda w: w.index)
+    return sorted(windows, key=lambda w: (w.start, w.index))
 
 
 class Labeller:
@@ -144,28 +155,38 @@ class Labeller:
                 self._engine = Ct2Engine(engine)
         return self._engine
 
-    def decode(self, windows: Sequence[WindowRecord], language: str | None,
-               audios: list, bar: tqdm) -> tuple[str, list[WindowDecode]]:
+    def source_language(self, windows: Sequence[WindowRecord]) -> str:
+        """The run's --language, else the language of the source's most speech-like windows."""
+        if self.options.language is not None:
+            return self.options.language
+        probes = sorted(windows, key=lambda w: -w.speech_ratio)[:max(1, self.options.language_probe_windows)]
+        language, prob = detect_source_language(self.engine, read_windows(self.workspace, probes),
+                                                [w.speech_ratio for w in probes], len(probes))
+        self.log.info(f"{windows[0].source_id}: detected language {language} ({prob:.2f})")
+        return language
+
+    def decode(self, windows: Sequence[WindowRecord], bar: tqdm) -> tuple[str, list[WindowDecode]]:
+        """Language and window decodes; window audio is read one batch (or chunk batch) at a time."""
         if not windows:
-            return language or "", []
-        if language is None:
-            language, prob = detect_source_language(self.engine, audios, [w.speech_ratio for w in windows],
-                                                    self.options.language_probe_windows)
-            self.log.info(f"{windows[0].source_id}: detected language {language} ({prob:.2f})")
+            return self.options.language or "", []
+        language = self.source_language(windows)
+
+        def read(rows: Sequence[int]) -> list:
+            return read_windows(self.workspace, [windows[i] for i in rows])
+
         if self.options.backend == "transformers":
-            return language, self.engine.decode_windows(audios, language, bar.update)
+            return language, self.engine.decode_windows(read, len(windows), language, bar.update)
         if self.options.mode == "windows":
-            return language, decode_windows(self.engine, audios, language, bar.update)
-        return language, decode_longform(self.engine, windows, reassemble(windows, audios), language,
-                                         bar.update)
+            return language, decode_windows(self.engine, read, len(windows), language, bar.update)
+        timeline = Timeline(self.workspace, windows)
+        return language, decode_longform(self.engine, windows, timeline, language, read, bar.update)
 
     def label_source(self, source_id: str) -> list[LabelRecord]:
         windows = read_window_records(self.workspace, source_id)
-        audios = read_windows(self.workspace, windows)
-        seconds = (sum(len(a) for a in audios) if self.options.mode == "windows"
+        seconds = (sum(w.duration for w in windows) if self.options.mode == "windows"
                    else max((w.end for w in windows), default=0.0))
         with tqdm(total=seconds, desc=f"label {source_id}", unit="s", leave=False) as bar:
-            language, decodes = self.decode(windows, self.options.language, audios, bar)
+            language, decodes = self.decode(windows, bar)
         records = [label_record(w, d) for w, d in zip(windows, decodes)]
         for record in records:
             record.text = convert_script(record.text, self.options.script)
@@ -175,14 +196,17 @@ class Labeller:
             for record in records:
                 if record.reference:
                     record.text = record.reference  # already in the --script script
-        return records
+        return sorted(records, key=lambda r: r.index)
 
     def add_references(self, source_id: str, records: list[LabelRecord], windows: Sequence[WindowRecord],
                        language: str) -> None:
-        """Creator-subtitle text and CER per window, where harvest saved subtitles."""
+        """Creator-subtitle text and CER per window, where harvest saved subtitles in ``language``."""
         source = read_source_record(self.workspace, source_id)
         path = pick_subtitles(self.workspace, source, language) if source else None
         if path is None:
+            if source and any(s.kind == "manual" for s in source.subtitles):
+                self.log.info(f"{source_id}: no creator subtitles in {language} "
+                              f"(has {', '.join(s.language for s in source.subtitles)}): no reference text")
             return
         references = reference_texts(parse_vtt(path.read_text(encoding="utf-8", errors="replace")),
                                      windows, language)
@@ -234,7 +258,11 @@ def label_sources(workspace: Workspace, options: LabelOptions, log: Any) -> RunS
             if summary.failed:
                 log.warning(f"dataset rebuilt without {len(summary.failed)} source(s) that failed: "
                             f"{', '.join(summary.failed[:5])}")
-            summary.dataset_built, summary.report = build_dataset(workspace, options, labelled, log)
+            try:
+                summary.dataset_built, summary.report = build_dataset(workspace, options, labelled, log)
+            except SourceError as error:
+                log.error(f"dataset not built: {error}")
+                summary.dataset_failed = True
     return summary
 
 
@@ -255,35 +283,70 @@ def unlabelled_sources(workspace: Workspace, options: LabelOptions, sources: Seq
             if not journal.is_done(sid, source_params(options, workspace.windows_manifest_path(sid)))]
 
 
+def dataset_settings(options: LabelOptions) -> dict[str, Any]:
+    """The options a dataset was built with, as the card shows them (no local paths)."""
+    return {"model": options.model if not Path(options.model).expanduser().is_absolute()
+            else Path(options.model).name,
+            "weights": options.model_identity, "backend": options.backend, "mode": options.mode,
+            "language": options.language or "auto", "script": options.script, "text": options.text,
+            "test_fraction": options.test_fraction,
+            "keep_fraction": "all" if options.keep_fraction is None
+            else f"{options.keep_fraction:g} per {options.keep_scope}",
+            **{k: v for k, v in dataclasses.asdict(options.thresholds).items() if k != "disabled"},
+            "disabled filters": ", ".join(sorted(options.thresholds.disabled)) or "none"}
+
+
+def read_label_records(workspace: Workspace, sources: Sequence[str]) -> list[LabelRecord]:
+    records = []
+    for sid in sources:
+        try:
+            records += [LabelRecord.from_dict(row) for row in read_jsonl(workspace.labels_path(sid))]
+        except (OSError, ValueError, TypeError) as error:
+            raise SourceError(f"labels of {sid} ({workspace.labels_path(sid)}) cannot be read ({error}): "
+                              "delete the file and rerun `python -m label`") from None
+    return records
+
+
+def attribution_record(workspace: Workspace, source_id: str) -> SourceRecord:
+    """The record that credits a source in the dataset card; SourceError if missing or unreadable."""
+    record = read_source_record(workspace, source_id)
+    if record is None:
+        raise SourceError(f"source record {workspace.source_record_path(source_id)} is missing, so "
+                          f"{source_id}'s windows would be published without attribution: rerun "
+                          "`python -m harvest` for that source")
+    return record
+
+
 def build_dataset(workspace: Workspace, options: LabelOptions, sources: Sequence[str],
                   log: Any) -> tuple[bool, Path]:
-    """Rebuild dataset/ from every source's labels unless the same build is already in place."""
+    """Rebuild dataset/ from every source's labels unless the same build is already in place.
+
+    Every source with a row in the dataset must have a readable source record: its
+    attribution goes into the card, so an unreadable one fails the build (SourceError
+    naming the file) rather than publishing rows nobody is credited for.
+    """
     journal = Journal(workspace, "label")
     entries = journal.entries()
-    settings = {"model": options.model, "backend": options.backend, "mode": options.mode, "language": options.language or "auto",
-                "script": options.script, "text": options.text, "test_fraction": options.test_fraction,
-                **{k: v for k, v in dataclasses.asdict(options.thresholds).items() if k != "disabled"},
-                "disabled filters": ", ".join(sorted(options.thresholds.disabled)) or "none"}
+    settings = dataset_settings(options)
     params = params_digest({"labels": {sid: entries[sid].files for sid in sources}, "settings": settings})
     report_path = workspace.dataset_dir / REPORT_NAME
     if journal.is_done(DATASET_UNIT, params) and workspace.dataset_dir.is_dir():
         log.info("dataset already up to date, skipping")
         return False, report_path
-    sweep_dataset_leftovers(workspace)
-    records = [LabelRecord.from_dict(row) for sid in sources for row in read_jsonl(workspace.labels_path(sid))]
+    records = read_label_records(workspace, sources)
+    if options.keep_fraction is not None:
+        apply_keep_fraction(records, options.keep_fraction, options.keep_scope == "corpus")
     kept = [r for r in records if r.kept]
-    source_records = [s for s in (read_source_record(workspace, sid) for sid in sources) if s]
+    source_records = [attribution_record(workspace, sid) for sid in sorted({r.source_id for r in kept})]
     flag_counts = collections.Counter(flag for r in records for flag in r.flags)
-    tmp = workspace.root / f"{TEMP_DATASET_PREFIX}{os.getpid()}"
-    tmp.mkdir()
-    summary = write_split_folders(workspace, tmp, kept, options.test_fraction)
     languages = sorted({r.language for r in kept if r.language} | ({options.language} if options.language else set()))
-    write_text(tmp / "README.md", dataset_card(summary, source_records, languages, options.model,
-                                               dict(flag_counts), len(records), settings))
-    write_text(tmp / REJECTED_NAME, rejected_csv(records))
-    draw_report(records, tmp / REPORT_NAME)
-    fsync_tree(tmp)
-    swap_in(tmp, workspace.dataset_dir)
+    with publish_folder(workspace.dataset_dir, provenance={"params": params, "settings": settings}) as tmp:
+        summary = write_split_folders(workspace, tmp, kept, options.test_fraction)
+        (tmp / "README.md").write_text(dataset_card(summary, source_records, languages,
+                                                    settings["model"], dict(flag_counts), len(records),
+                                                    settings, records), encoding="utf-8")
+        (tmp / REJECTED_NAME).write_text(rejected_csv(records), encoding="utf-8")
+        draw_report(records, tmp / REPORT_NAME)
     dataset = workspace.dataset_dir
     journal.mark_done(DATASET_UNIT, params, hashed=[dataset / "train" / "metadata.csv",
                                                     dataset / "test" / "metadata.csv", dataset / "README.md"],
@@ -298,11 +361,16 @@ def rejected_csv(records: Sequence[LabelRecord]) -> str:
     """The rejected windows with their reasons (for a human to audit the filters)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["source_id", "index", "start", "end", "flags", "text", "avg_logprob", "no_speech_prob",
-                     "compression_ratio", "chars_per_second", "speech_ratio", "reference_cer"])
+    writer.writerow(["source_id", "index", "start", "end", "flags", "text", "avg_logprob", "mean_word_prob",
+                     "min_word_prob", "no_speech_prob", "compression_ratio", "chars_per_second", "speech_ratio",
+                     "reference_cer"])
     for r in records:
         if r.flags:
             writer.writerow([r.source_id, r.index, r.start, r.end, " ".join(r.flags), r.text, r.avg_logprob,
-                             r.no_speech_prob, r.compression_ratio, r.chars_per_second, r.speech_ratio,
-                             "" if r.reference_cer is None else r.reference_cer])
+                             _blank(r.mean_word_prob), _blank(r.min_word_prob), r.no_speech_prob,
+                             r.compression_ratio, r.chars_per_second, r.speech_ratio, _blank(r.reference_cer)])
     return buffer.getvalue()
+
+
+def _blank(value: float | None) -> float | str:
+    return "" if value is None else value

@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-import jiwer
-
-from label.filters import UNSPACED_LANGUAGES, normalise
+from label.audio import inside_workspace
 from whcore.records import SourceRecord, WindowRecord
+from whcore.text import character_error_rate, is_unspaced
 from whcore.workspace import Workspace
 
 TIMING = re.compile(r"(?P<start>[\d:.,]+)\s+-->\s+(?P<end>[\d:.,]+)")
@@ -58,7 +57,7 @@ def parse_vtt(text: str) -> list[Cue]:
 
 def cue_words(cue: Cue, language: str) -> list[tuple[float, str]]:
     """(estimated midpoint, word) of each word of a cue, spread evenly over its time."""
-    unspaced = language in UNSPACED_LANGUAGES
+    unspaced = is_unspaced(language)
     tokens = [c for c in cue.text if not c.isspace()] if unspaced else cue.text.split()
     step = (cue.end - cue.start) / max(len(tokens), 1)
     return [(cue.start + (k + 0.5) * step, token) for k, token in enumerate(tokens)]
@@ -67,7 +66,7 @@ def cue_words(cue: Cue, language: str) -> list[tuple[float, str]]:
 def reference_texts(cues: Sequence[Cue], windows: Sequence[WindowRecord], language: str) -> list[str | None]:
     """Reference text per window; None where no cue overlaps the window at all."""
     words = [w for cue in cues for w in cue_words(cue, language)]
-    joiner = "" if language in UNSPACED_LANGUAGES else " "
+    joiner = "" if is_unspaced(language) else " "
     texts: list[str | None] = []
     for window in windows:
         covered = any(c.start < window.end and c.end > window.start for c in cues)
@@ -77,20 +76,23 @@ def reference_texts(cues: Sequence[Cue], windows: Sequence[WindowRecord], langua
 
 
 def cer(hypothesis: str, reference: str, language: str) -> float:
-    """Character error rate on normalised text (spaces dropped for unspaced scripts)."""
-    ref, hyp = normalise(reference), normalise(hypothesis)
-    if language in UNSPACED_LANGUAGES:
-        ref, hyp = ref.replace(" ", ""), hyp.replace(" ", "")
-    if not ref:
-        return 0.0 if not hyp else 1.0
-    return float(jiwer.cer(ref, hyp))
+    """Character error rate after Whisper's scoring normaliser (English for ``en``, the basic
+    one otherwise; spaces dropped for unspaced scripts): the same score finetune reports."""
+    return character_error_rate(reference, hypothesis, language)
+
+
+def same_language(track: str, language: str) -> bool:
+    """Whether a subtitle track's code names ``language`` (``zh`` matches ``zh-Hant``, ``zh-TW``)."""
+    return track.replace("_", "-").split("-")[0].lower() == language.split("-")[0].lower()
 
 
 def pick_subtitles(workspace: Workspace, source: SourceRecord, language: str) -> Path | None:
-    """The creator (manual) subtitle file of the source in ``language``, if harvest saved one."""
-    manual = [s for s in source.subtitles if s.kind == "manual"]
-    for sub in sorted(manual, key=lambda s: (s.language.split("-")[0] != language, s.language)):
-        path = workspace.absolute(sub.path)
-        if path.is_file():
-            return path
+    """The source's first creator (manual) subtitle file in ``language``, in the order harvest
+    saved them (its ``--subs`` order). Never a track in another language: a creator's
+    translation is not a transcript, and would fail the CER gate for every window."""
+    for sub in source.subtitles:
+        if sub.kind == "manual" and same_language(sub.language, language):
+            path = inside_workspace(workspace, sub.path, "subtitle")
+            if path.is_file():
+                return path
     return None

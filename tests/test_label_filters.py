@@ -6,15 +6,18 @@ import dataclasses
 
 import pytest
 
-from label.filters import (FilterThresholds, apply_filters, check_blocklist, check_compression,
-                           check_empty, check_language, check_logprob, check_long_word, check_no_speech,
-                           check_repetition, check_subtitle_cer, check_unique_words, rate_fences)
+from label.dataset import confidence_table, public_url
+from label.filters import (KEEP_FRACTION_FLAG, FilterThresholds, apply_filters, apply_keep_fraction,
+                           check_blocklist, check_compression, check_confidence, check_empty, check_language,
+                           check_logprob, check_long_word, check_no_speech, check_repetition,
+                           check_subtitle_cer, check_unique_words, rate_fences)
 from label.quality import chars_per_second, compression_ratio
 from label.script import convert_script, validate_script
 from label.split import TEST, TRAIN, assign_splits, split_by_time, split_sources
-from label.subtitles import cer, parse_vtt, reference_texts
-from whcore.errors import UserError
-from whcore.records import LabelRecord, WindowRecord
+from label.subtitles import cer, parse_vtt, pick_subtitles, reference_texts
+from whcore.errors import SourceError, UserError
+from whcore.records import LabelRecord, SourceRecord, Subtitle, WindowRecord
+from whcore.workspace import Workspace
 
 TH = FilterThresholds()
 GOOD = "Rivers carry water from the mountains down to the sea, and they shape the valleys."
@@ -24,7 +27,7 @@ def record(text: str = GOOD, **fields) -> LabelRecord:
     base = dict(source_id="s", index=0, start=0.0, end=10.0, path="w.wav", text=text, language="en",
                 language_prob=0.9, avg_logprob=-0.2, no_speech_prob=0.05,
                 compression_ratio=compression_ratio(text), chars_per_second=chars_per_second(text, 10.0),
-                speech_ratio=0.8)
+                speech_ratio=0.8, mean_word_prob=0.9, min_word_prob=0.6, word_count=14)
     base.update(fields)
     return LabelRecord(**base)
 
@@ -38,10 +41,32 @@ def test_empty():
     assert check_empty(record(), TH) is None
 
 
-def test_no_speech_by_vad_or_model():
+def test_no_speech_by_vad_or_whisper_rule():
     assert check_no_speech(record(speech_ratio=0.02), TH) == "no_speech"
-    assert check_no_speech(record(no_speech_prob=0.9), TH) == "no_speech"
+    assert check_no_speech(record(no_speech_prob=0.9, avg_logprob=-1.2), TH) == "no_speech"
+    # a high no-speech probability with sure words is speech (Whisper's rule needs both)
+    assert check_no_speech(record(no_speech_prob=0.84, avg_logprob=-0.1), TH) is None
     assert check_no_speech(record(), TH) is None
+
+
+def test_low_confidence():
+    assert check_confidence(record(mean_word_prob=TH.min_word_prob - 0.01), TH) == "low_confidence"
+    assert check_confidence(record(mean_word_prob=TH.min_word_prob + 0.01), TH) is None
+    assert check_confidence(record(mean_word_prob=None, word_count=0), TH) is None  # "empty" judges that
+
+
+def test_keep_fraction_per_source_and_per_corpus():
+    def make() -> list[LabelRecord]:
+        a = [record(source_id="a", index=i, mean_word_prob=0.5 + 0.04 * i) for i in range(10)]
+        b = [record(source_id="b", index=i, mean_word_prob=0.9 + 0.001 * i) for i in range(10)]
+        a[9].flags = ["empty"]  # already rejected: not ranked
+        return a + b
+    per_source = apply_keep_fraction(make(), 0.5, whole_corpus=False)
+    kept = [(r.source_id, r.index) for r in per_source if r.kept]
+    assert kept == [("a", 4), ("a", 5), ("a", 6), ("a", 7), ("a", 8)] + [("b", i) for i in range(5, 10)]
+    corpus = apply_keep_fraction(make(), 0.5, whole_corpus=True)
+    assert {r.source_id for r in corpus if r.kept} == {"b"} and sum(r.kept for r in corpus) == 10
+    assert all(KEEP_FRACTION_FLAG in r.flags for r in corpus if r.source_id == "a" and r.index != 9)
 
 
 def test_compression_ratio_catches_loops():
@@ -186,3 +211,37 @@ def test_cer_ignores_case_and_punctuation():
     assert cer("The river, flows!", "the river flows", "en") == 0.0
     assert cer("the rover flows", "the river flows", "en") == pytest.approx(1 / 15)
     assert cer("我們走吧", "我们走吧", "zh") == pytest.approx(0.25)
+
+
+def test_cer_uses_whisper_english_normaliser():
+    assert cer("Mr. Smith paid 20 dollars", "mister smith paid twenty dollars", "en") == 0.0
+    assert cer("the colour grey", "the color gray", "en") == 0.0
+
+
+def subtitle_source(*tracks: tuple[str, str]) -> SourceRecord:
+    return SourceRecord(source_id="v", extractor="Youtube", original_id="v", url="https://example.org/v",
+                        subtitles=[Subtitle(language=lang, kind=kind, path=f"sources/subs/v.{lang}.vtt")
+                                   for lang, kind in tracks])
+
+
+def test_pick_subtitles_same_language_only_in_saved_order(tmp_path):
+    workspace = Workspace(tmp_path)
+    (tmp_path / "sources" / "subs").mkdir(parents=True)
+    for lang in ("en", "zh-TW", "zh-Hant", "fr"):
+        (tmp_path / "sources" / "subs" / f"v.{lang}.vtt").write_text("WEBVTT\n")
+    source = subtitle_source(("fr", "manual"), ("zh-TW", "manual"), ("zh-Hant", "manual"), ("en", "automatic"))
+    assert pick_subtitles(workspace, source, "zh").name == "v.zh-TW.vtt"
+    assert pick_subtitles(workspace, source, "de") is None  # a translation is never the reference
+    assert pick_subtitles(workspace, source, "en") is None  # automatic captions are not creator text
+    crafted = SourceRecord.from_dict(source.to_dict() | {"subtitles": [
+        {"language": "en", "kind": "manual", "path": "../../etc/passwd"}]})
+    with pytest.raises(SourceError, match="outside the workspace"):
+        pick_subtitles(workspace, crafted, "en")
+
+
+def test_card_publishes_no_local_paths_and_shows_confidence():
+    assert public_url("file:///home/alice/talks/lecture.mp3") == "lecture.mp3"
+    assert public_url("https://www.youtube.com/watch?v=x") == "https://www.youtube.com/watch?v=x"
+    rows = confidence_table([record(mean_word_prob=0.95), record(mean_word_prob=0.2, flags=["low_confidence"]),
+                             record(mean_word_prob=None, flags=["empty"])])
+    assert "| 0.9-1.0 | 1 | 0 |" in rows and "| 0.0-0.3 | 0 | 1 |" in rows and "| no words | 0 | 1 |" in rows

