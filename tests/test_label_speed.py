@@ -1,15 +1,21 @@
 """What label does to run faster must not change what it hears: the cached int8 copy of a
 float model gives bit-identical encoder output, tokens and word times to CTranslate2's own
-int8 quantisation on load."""
+int8 quantisation on load, and chunks the VAD found silent are skipped without changing the
+text of any window with speech."""
 
 from __future__ import annotations
 
 import numpy as np
 from faster_whisper import WhisperModel, decode_audio
 
+from label.audio import Timeline, read_windows
 from label.backend_ct2 import Ct2Engine, EngineOptions, int8_model_dir, quantize_rows
+from label.longform import decode_longform
+from label_workspace import AudioSource, build_workspace, espeak, fit, silence
+from whcore.atomic import read_jsonl
 from whcore.models import ct2_model_dir
-from whcore.records import SAMPLE_RATE
+from whcore.records import SAMPLE_RATE, WindowRecord
+from whcore.workspace import Workspace
 
 
 def engine_on(model_dir, load_dir) -> Ct2Engine:
@@ -54,3 +60,30 @@ def test_int8_copy_decodes_exactly_like_the_float_model(example_audio):
 def test_engine_loads_the_int8_copy_on_cpu():
     engine = Ct2Engine(EngineOptions(model_dir=ct2_model_dir("offline-base"), compute_type="int8"))
     assert engine.loaded_from == int8_model_dir(ct2_model_dir("offline-base"))
+
+
+def test_longform_skips_the_encoder_on_chunks_the_vad_found_silent(tmp_path):
+    speech = espeak("The river flows quietly past the old stone bridge at the edge of town. "
+                    "Every morning the baker opens his shop before the sun comes up.")
+    audio = np.concatenate([fit(speech, 28.0), silence(62.0), fit(speech, 28.0)])  # 118 s: 4 chunks
+    root = build_workspace(tmp_path / "ws", [AudioSource("mix", audio)], window=10.0, overlap=2.0)
+    workspace = Workspace(root)
+    windows = sorted((WindowRecord.from_dict(r) for r in read_jsonl(root / "windows" / "mix" / "windows.jsonl")),
+                     key=lambda w: w.start)
+    engine = Ct2Engine(EngineOptions(model_dir=ct2_model_dir("offline-base")))
+    encoded: list[int] = []
+    real_encode = engine.encode
+    engine.encode = lambda audios: (encoded.append(len(audios)), real_encode(audios))[1]
+    timeline = Timeline(workspace, windows)
+
+    def read(rows):
+        return read_windows(workspace, [windows[i] for i in rows])
+
+    full = decode_longform(engine, windows, timeline, "en", read)
+    full_inputs, encoded[:] = sum(encoded), []
+    skipped = decode_longform(engine, windows, timeline, "en", read, silent_below=0.1)
+    assert sum(encoded) <= full_inputs - 1  # at least one whole chunk of silence never encoded
+    silent = [d for w, d in zip(windows, skipped) if w.speech_ratio < 0.1 and 30 <= w.start and w.end <= 88]
+    assert silent and all(not d.text and d.no_speech_prob == 1.0 for d in silent)
+    heard = [(a.text, b.text) for w, a, b in zip(windows, full, skipped) if w.speech_ratio >= 0.1]
+    assert heard and all(a == b for a, b in heard) and any("river" in a.lower() for a, _ in heard)
