@@ -208,8 +208,8 @@ def int8_model_dir(model_dir: Path) -> Path:
     time and give bit-identical results (checked in ``tests/test_label_speed.py``).
     """
     model_bin = model_dir / "model.bin"
-    if not model_bin.is_file():
-        return model_dir  # not a local CTranslate2 folder: let the loader report it
+    if not model_bin.is_file() or not _has_float_matrices(model_bin):
+        return model_dir  # not a local CTranslate2 folder (the loader reports it), or int8 already
     stat = model_bin.stat()
     key = hashlib.sha256(f"{model_bin.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}".encode()).hexdigest()[:12]
     target = cache_dir() / f"ct2-int8-{key}"
@@ -226,6 +226,28 @@ def int8_model_dir(model_dir: Path) -> Path:
             with open(tmp / "model.bin", "wb") as handle:
                 _write_int8_model(handle, variables)
     return target
+
+
+def _has_float_matrices(model_bin: Path) -> bool:
+    """Whether a ``model.bin`` stores its weight matrices as floats (read from the variable
+    headers only; the data is skipped)."""
+    int8_id = 1
+    with open(model_bin, "rb") as handle:
+        try:
+            handle.read(4)  # binary version
+            handle.read(struct.unpack("<H", handle.read(2))[0])  # spec name
+            handle.read(4)  # spec revision
+            for _ in range(struct.unpack("<I", handle.read(4))[0]):
+                name = handle.read(struct.unpack("<H", handle.read(2))[0])
+                rank = struct.unpack("<B", handle.read(1))[0]
+                handle.read(4 * rank)
+                dtype, size = struct.unpack("<BI", handle.read(5))
+                if name.endswith(b"/weight\0") and rank == 2:
+                    return dtype != int8_id
+                handle.seek(size, 1)
+        except struct.error:
+            return False  # truncated or not CTranslate2: load it as it is and let CTranslate2 say why
+    return False
 
 
 def quantize_rows(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -41,6 +41,7 @@ def test_int8_copy_decodes_exactly_like_the_float_model(example_audio):
     copy = int8_model_dir(source)
     assert copy != source and (copy / "model.bin").stat().st_size < (source / "model.bin").stat().st_size * 0.6
     assert int8_model_dir(source) == copy  # made once, then found
+    assert int8_model_dir(copy) == copy  # int8 weights (e.g. finetune's export) are loaded as they are
     audio = decode_audio(str(example_audio), sampling_rate=SAMPLE_RATE)
     clips = [audio[:30 * SAMPLE_RATE], audio[30 * SAMPLE_RATE:60 * SAMPLE_RATE]]
     results = []
