@@ -5,6 +5,8 @@ builds them) with timers wrapped around the calls that matter: imports, model
 load, window reading, log-mel features, encoder, language detection, decoder,
 word alignment, mapping words to windows, filters, dataset build and report.
 Time not inside any timer is the rest (Python glue, journal, progress bar).
+Wall and CPU seconds (all threads of the process) are both printed: on a shared
+machine the CPU seconds say more about the work itself.
 Nested timers are reported on their own lines and are not subtracted from the
 outer one (``encode`` includes ``features``), so the shares of the top-level
 rows add up to the whole.
@@ -28,7 +30,8 @@ STARTED = time.perf_counter()
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-SPENT: dict[str, float] = collections.defaultdict(float)
+SPENT: dict[str, float] = collections.defaultdict(float)  # wall seconds
+CPU: dict[str, float] = collections.defaultdict(float)  # process CPU seconds (all threads)
 CALLS: collections.Counter[str] = collections.Counter()
 TOP_LEVEL = ("imports", "model load", "read windows", "encode", "language detection", "decode",
              "word alignment", "words to windows", "filters and records", "dataset build")
@@ -37,11 +40,12 @@ TOP_LEVEL = ("imports", "model load", "read windows", "encode", "language detect
 def timer(bucket: str, function: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(function)
     def timed(*args: Any, **kwargs: Any) -> Any:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         try:
             return function(*args, **kwargs)
         finally:
             SPENT[bucket] += time.perf_counter() - started
+            CPU[bucket] += time.process_time() - cpu
             CALLS[bucket] += 1
     return timed
 
@@ -89,13 +93,14 @@ def main() -> int:
     args = parser.parse_args()
     copy = Path(tempfile.mkdtemp(prefix="label-profile-")) / "ws"
     shutil.copytree(args.workspace, copy, symlinks=True)
-    imports_started = time.perf_counter()
+    imports_started, imports_cpu = time.perf_counter(), time.process_time()
     from label.cli import main as label_main
 
     SPENT["imports"] += time.perf_counter() - imports_started
+    CPU["imports"] += time.process_time() - imports_cpu
     instrument()
     argv = ["--workspace", str(copy), *(["--language", args.language] if args.language else []), *args.label_args]
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     if args.cprofile:
         import cProfile
 
@@ -105,13 +110,17 @@ def main() -> int:
     else:
         code = label_main(argv)
     total = time.perf_counter() - started + SPENT["imports"]
+    total_cpu = time.process_time() - cpu_started + CPU["imports"]
     shutil.rmtree(copy.parent, ignore_errors=True)
-    print(f"label exit {code}; {total:.2f} s from import to exit "
+    print(f"label exit {code}; {total:.2f} s wall, {total_cpu:.2f} s CPU from import to exit "
           f"(+{imports_started - STARTED:.2f} s interpreter and bench set-up before it)")
-    top = sum(SPENT[b] for b in TOP_LEVEL)
-    for bucket in sorted(SPENT, key=lambda b: (b.startswith(" "), -SPENT[b])):
-        print(f"  {bucket:46s} {SPENT[bucket]:7.2f} s {100 * SPENT[bucket] / total:5.1f} %  ({CALLS[bucket] or 1} calls)")
-    print(f"  {'rest (Python glue, journal, progress)':46s} {total - top:7.2f} s {100 * (total - top) / total:5.1f} %")
+    print(f"  {'step':46s} {'wall':>8s} {'share':>6s} {'CPU':>8s} {'share':>6s}")
+    top, top_cpu = sum(SPENT[b] for b in TOP_LEVEL), sum(CPU[b] for b in TOP_LEVEL)
+    for bucket in sorted(SPENT, key=lambda b: (b.startswith(" "), -CPU[b])):
+        print(f"  {bucket:46s} {SPENT[bucket]:7.2f}s {100 * SPENT[bucket] / total:5.1f}% {CPU[bucket]:7.2f}s "
+              f"{100 * CPU[bucket] / total_cpu:5.1f}%  ({CALLS[bucket] or 1} calls)")
+    print(f"  {'rest (Python glue, journal, progress)':46s} {total - top:7.2f}s {100 * (total - top) / total:5.1f}% "
+          f"{total_cpu - top_cpu:7.2f}s {100 * (total_cpu - top_cpu) / total_cpu:5.1f}%")
     return code
 
 
