@@ -8,10 +8,13 @@ encoder pass serves language detection, decoding and word alignment.
 
 from __future__ import annotations
 
+import hashlib
 import math
+import shutil
+import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import BinaryIO, Sequence
 
 import ctranslate2
 import numpy as np
@@ -19,6 +22,8 @@ from faster_whisper import WhisperModel
 from faster_whisper.audio import pad_or_trim
 from faster_whisper.tokenizer import Tokenizer
 
+from whcore.ct2_convert import read_ct2_variables
+from whcore.model_cache import atomic_directory, build_lock, cache_dir
 from whcore.records import SAMPLE_RATE
 
 N_FRAMES = 3000  # log-mel frames in Whisper's 30 s input
@@ -26,6 +31,9 @@ FRAMES_PER_SECOND = 100  # log-mel frames per second
 ENCODER_FRAMES_PER_SECOND = 50  # encoder positions per second (time step of word alignment)
 CHUNK_SECONDS = 30.0  # what the encoder always sees
 MEDIAN_FILTER_WIDTH = 7  # smoothing of the cross-attention alignment, as in openai/whisper
+CT2_BINARY_VERSION = 6  # model.bin layout written by ctranslate2 4.x
+CT2_DTYPE_IDS = {np.dtype(np.float32): 0, np.dtype(np.int8): 1, np.dtype(np.int16): 2, np.dtype(np.int32): 3}
+INT8_COPY_FILES = ("config.json", "tokenizer.json", "vocabulary.txt", "vocabulary.json", "preprocessor_config.json")
 
 
 @dataclass(frozen=True)
@@ -69,7 +77,11 @@ class Ct2Engine:
 
     def __init__(self, options: EngineOptions) -> None:
         self.options = options
-        self._fw = WhisperModel(str(options.model_dir), device=options.device,
+        model_dir = options.model_dir
+        if options.device == "cpu" and options.compute_type == "int8":
+            model_dir = int8_model_dir(model_dir)
+        self.loaded_from = model_dir  # the folder whose weights are in memory
+        self._fw = WhisperModel(str(model_dir), device=options.device,
                                 device_index=options.device_index,
                                 compute_type=options.compute_type,
                                 cpu_threads=options.cpu_threads)
@@ -184,3 +196,109 @@ def _words_from_alignment(tokenizer: Tokenizer, tokens: list[int], result) -> li
             continue
         words.append(Word(text=text, start=start, end=end, token_logprobs=logprobs))
     return words
+
+
+def int8_model_dir(model_dir: Path) -> Path:
+    """A copy of a float16/float32 CTranslate2 model with its weights already in int8,
+    made once in the model cache; the model itself if it is already int8.
+
+    CTranslate2 quantises float weights to int8 on every load with the same rule
+    (per-row absmax scale, round half to even), which costs about as long as
+    faster-whisper's whole import on 2 cores; stored int8 weights load in half the
+    time and give bit-identical results (checked in ``tests/test_label_speed.py``).
+    """
+    model_bin = model_dir / "model.bin"
+    if not model_bin.is_file() or not _has_float_matrices(model_bin):
+        return model_dir  # not a local CTranslate2 folder (the loader reports it), or int8 already
+    stat = model_bin.stat()
+    key = hashlib.sha256(f"{model_bin.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}".encode()).hexdigest()[:12]
+    target = cache_dir() / f"ct2-int8-{key}"
+    if (target / "model.bin").is_file():
+        return target
+    with build_lock(target):
+        if (target / "model.bin").is_file():
+            return target
+        variables = read_ct2_variables(model_bin)  # float32, int8 weights dequantised
+        with atomic_directory(target) as tmp:
+            for name in INT8_COPY_FILES:
+                if (model_dir / name).is_file():
+                    shutil.copy2(model_dir / name, tmp / name)
+            with open(tmp / "model.bin", "wb") as handle:
+                _write_int8_model(handle, variables)
+    return target
+
+
+def _has_float_matrices(model_bin: Path) -> bool:
+    """Whether a ``model.bin`` stores its weight matrices as floats (read from the variable
+    headers only; the data is skipped)."""
+    int8_id = 1
+    with open(model_bin, "rb") as handle:
+        try:
+            handle.read(4)  # binary version
+            handle.read(struct.unpack("<H", handle.read(2))[0])  # spec name
+            handle.read(4)  # spec revision
+            for _ in range(struct.unpack("<I", handle.read(4))[0]):
+                name = handle.read(struct.unpack("<H", handle.read(2))[0])
+                rank = struct.unpack("<B", handle.read(1))[0]
+                handle.read(4 * rank)
+                dtype, size = struct.unpack("<BI", handle.read(5))
+                if name.endswith(b"/weight\0") and rank == 2:
+                    return dtype != int8_id
+                handle.seek(size, 1)
+        except struct.error:
+            return False  # truncated or not CTranslate2: load it as it is and let CTranslate2 say why
+    return False
+
+
+def quantize_rows(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """CTranslate2's int8 rule: per output row, scale = 127 / max|w|, round half to even."""
+    rows = weight.reshape(weight.shape[0], -1).astype(np.float32)
+    amax = np.abs(rows).max(axis=1)
+    amax[amax == 0] = 127.0
+    scale = (np.float32(127.0) / amax).astype(np.float32)
+    quantized = np.rint(rows * scale[:, None]).astype(np.int8).reshape(weight.shape)
+    return quantized, scale
+
+
+def _write_int8_model(handle: BinaryIO, variables: dict[str, np.ndarray]) -> None:
+    """A Whisper ``model.bin`` whose weight matrices (linear layers, embeddings) are int8
+    with a ``weight_scale`` per row and whose other floats are float32; a variable that is
+    the same array as an earlier one is written as an alias, as CTranslate2 does.
+
+    The convolution weights stay float: CTranslate2 keeps them float when it quantises
+    a float model on load, and an int8 conv changes the encoder output."""
+    seen: dict[int, str] = {}
+    arrays: list[tuple[str, np.ndarray]] = []
+    aliases: list[tuple[str, str]] = []
+    for name in sorted(variables):
+        array = variables[name]
+        if id(array) in seen:
+            aliases.append((name, seen[id(array)]))
+            continue
+        seen[id(array)] = name
+        if name.endswith("/weight") and array.ndim == 2:
+            quantized, scale = quantize_rows(array)
+            arrays += [(name, quantized), (f"{name}_scale", scale)]
+        else:
+            arrays.append((name, array.astype(np.float32) if array.dtype.kind == "f" else array))
+    handle.write(struct.pack("<I", CT2_BINARY_VERSION))
+    _write_string(handle, "WhisperSpec")
+    handle.write(struct.pack("<I", 3))  # spec revision
+    handle.write(struct.pack("<I", len(arrays)))
+    for name, array in sorted(arrays):
+        _write_string(handle, name)
+        handle.write(struct.pack("<B", array.ndim))
+        handle.write(struct.pack(f"<{array.ndim}I", *array.shape))
+        data = np.ascontiguousarray(array).tobytes()
+        handle.write(struct.pack("<BI", CT2_DTYPE_IDS[array.dtype], len(data)))
+        handle.write(data)
+    handle.write(struct.pack("<I", len(aliases)))
+    for alias, target in aliases:
+        _write_string(handle, alias)
+        _write_string(handle, target)
+
+
+def _write_string(handle: BinaryIO, text: str) -> None:
+    data = text.encode("utf-8") + b"\0"
+    handle.write(struct.pack("<H", len(data)))
+    handle.write(data)

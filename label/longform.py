@@ -2,8 +2,10 @@
 
 The encoder always sees 30 s, so decoding 10 s windows alone wastes two thirds
 of every encoder pass; decoding the source once in 30 s chunks and mapping the
-aligned words onto the windows is 2-3x faster. Chunks are cut at the quietest
-point of their last 5 s so few words straddle a cut.
+aligned words onto the windows is 2-3x faster. A source is cut into as few chunks
+as leave every cut room to find a pause (each within 2.5 s of an even share of
+the audio), at the quietest point there, so few words straddle a cut. Chunks
+whose windows the VAD found silent are not decoded at all.
 
 Everything streams: chunks are read from the window files one batch at a time
 (``audio.Timeline``), windows get their words as soon as the decoded chunks
@@ -21,6 +23,7 @@ without a word although its VAD says speech is decoded again on its own.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
 
@@ -30,7 +33,8 @@ from label.backend_ct2 import CHUNK_SECONDS, FRAMES_PER_SECOND, Ct2Engine, Word
 from label.decoding import Confidence, WindowDecode, batched, decode_batch, encode
 from whcore.records import SAMPLE_RATE, WindowRecord, seconds_to_samples
 
-CUT_SEARCH_SECONDS = 5.0  # look for the quietest cut point in the last 5 s of a chunk
+CUT_SEARCH_SECONDS = 5.0  # look for the quietest cut point within +-2.5 s of the chunk's even share
+CUT_SLACK_SECONDS = 0.5  # chunks average at most 29.5 s, so a cut rarely has to fall at exactly 30 s
 CUT_FRAME_SECONDS = 0.05  # energy is compared in 50 ms frames
 MIN_CHUNK_SECONDS = 1.0  # no cut leaves a last chunk shorter than this
 MAX_MEDIAN_WORD_SECONDS = 0.7  # word-length cap for stretched words is twice the median, at most 1.4 s
@@ -52,16 +56,25 @@ def plan_chunks(audio: Sequence, max_seconds: float = CHUNK_SECONDS,
                 search_seconds: float = CUT_SEARCH_SECONDS) -> Iterator[tuple[int, int]]:
     """Sample spans of at most ``max_seconds`` that cover ``audio``, cut where it is quietest.
 
-    ``audio`` is anything with ``len`` and float-array slices (an array or a
-    ``Timeline``); only the 5 s searched for each cut are read here. No cut leaves a
-    last chunk shorter than ``MIN_CHUNK_SECONDS`` (a sliver the decoder would guess at).
+    Every encoder pass costs the same 30 s, so the fewer chunks the better: the audio
+    left is shared evenly among the fewest chunks of at most ``max_seconds`` minus
+    ``CUT_SLACK_SECONDS``, and each cut goes to the quietest 50 ms within
+    ``search_seconds / 2`` of its even share (never past ``max_seconds``, never so early
+    that the rest needs another chunk). ``audio`` is anything with ``len`` and
+    float-array slices (an array or a ``Timeline``); only the searched regions are read.
+    No cut leaves a last chunk shorter than ``MIN_CHUNK_SECONDS`` (a sliver the decoder
+    would guess at).
     """
     total, limit = len(audio), seconds_to_samples(max_seconds)
     frame = seconds_to_samples(CUT_FRAME_SECONDS)
+    usable = limit - seconds_to_samples(CUT_SLACK_SECONDS)
+    half = seconds_to_samples(search_seconds) // 2
     start = 0
     while total - start > limit:
-        hi = min(start + limit, total - seconds_to_samples(MIN_CHUNK_SECONDS))
-        lo = min(start + limit - seconds_to_samples(search_seconds), hi - frame)
+        count = math.ceil((total - start) / usable)  # chunks still to cut, this one included
+        target = start + (total - start) // count
+        hi = min(start + limit, target + half, total - seconds_to_samples(MIN_CHUNK_SECONDS))
+        lo = min(max(target - half, total - (count - 1) * limit, start + frame), hi - frame)
         region = np.asarray(audio[lo:hi])
         frames = region[: len(region) // frame * frame].reshape(-1, frame)
         energy = np.square(frames).mean(axis=1)
@@ -142,15 +155,48 @@ def needs_redecode(window: WindowRecord, decode: WindowDecode) -> bool:
     return not decode.text and window.speech_ratio >= REDECODE_MIN_SPEECH_RATIO
 
 
+class SpeechMap:
+    """Which sample spans of a source any window's VAD found speech in (from segment's
+    per-window speech ratios, so no audio is read to decide)."""
+
+    def __init__(self, windows: Sequence[WindowRecord], silent_below: float | None) -> None:
+        self.silent_below = silent_below
+        self.starts = np.array([seconds_to_samples(w.start) for w in windows], dtype=np.int64)
+        self.ends = np.array([seconds_to_samples(w.end) for w in windows], dtype=np.int64)
+        self.ratios = np.array([w.speech_ratio for w in windows], dtype=np.float64)
+
+    def is_silent(self, span: tuple[int, int]) -> bool:
+        """Every window touching ``span`` has a speech ratio below ``silent_below``."""
+        if self.silent_below is None:
+            return False
+        touching = (self.starts < span[1]) & (self.ends > span[0])
+        return bool(touching.any()) and float(self.ratios[touching].max()) < self.silent_below
+
+
+def decode_or_skip(engine: Ct2Engine, timeline: Sequence, spans: Sequence[tuple[int, int]], language: str,
+                   speech: SpeechMap) -> list[ChunkResult]:
+    """Decoded chunks, except VAD-silent ones, which get an empty result without an encoder pass."""
+    heard = [span for span in spans if not speech.is_silent(span)]
+    decoded = iter(decode_chunks(engine, timeline, heard, language) if heard else [])
+    return [next(decoded) if not speech.is_silent(span) else
+            silent_chunk(span[0] / SAMPLE_RATE, span[1] / SAMPLE_RATE) for span in spans]
+
+
 def stream_longform(engine: Ct2Engine, timeline: Sequence, windows: Sequence[WindowRecord], language: str,
-                    progress: Callable[[float], None] = lambda seconds: None) -> Iterator[WindowDecode]:
+                    progress: Callable[[float], None] = lambda seconds: None,
+                    silent_below: float | None = None) -> Iterator[WindowDecode]:
     """Window decodes in ``windows`` order (sorted by start), yielded as soon as the chunks
-    decoded so far cover each window; chunks no pending window needs are dropped."""
+    decoded so far cover each window; chunks no pending window needs are dropped.
+
+    With ``silent_below``, a chunk whose every window has a VAD speech ratio below it is
+    not decoded (its windows get no words): the no-speech filter rejects such windows
+    whatever Whisper would say, so the encoder pass would be wasted."""
     pending = list(windows)
+    speech = SpeechMap(pending, silent_below)
     done = 0
     kept: list[ChunkResult] = []
     for spans in batched(plan_chunks(timeline), engine.options.batch_size):
-        kept += decode_chunks(engine, timeline, spans, language)
+        kept += decode_or_skip(engine, timeline, spans, language, speech)
         progress(sum(b - a for a, b in spans) / SAMPLE_RATE)
         frontier = kept[-1].end
         ready = done
@@ -161,22 +207,25 @@ def stream_longform(engine: Ct2Engine, timeline: Sequence, windows: Sequence[Win
         if done < len(pending):
             kept = [c for c in kept if c.end > pending[done].start]
     if done < len(pending):
-        yield from words_to_windows(kept or [_silent_chunk(pending[done:])], pending[done:])
+        yield from words_to_windows(kept or [silent_chunk(pending[done].start, pending[-1].end)], pending[done:])
 
 
-def _silent_chunk(windows: Sequence[WindowRecord]) -> ChunkResult:
-    """What windows past the decoded audio get (only when the timeline ends early)."""
-    return ChunkResult(windows[0].start, windows[-1].end, "", 0.0, 1.0, -10.0, [])
+def silent_chunk(start: float, end: float) -> ChunkResult:
+    """What audio left undecoded gets (VAD-silent, or past the end of the timeline): no
+    words, certain silence, no language."""
+    return ChunkResult(start, end, "", 0.0, 1.0, -10.0, [])
 
 
 def decode_longform(engine: Ct2Engine, windows: Sequence[WindowRecord], timeline: Sequence, language: str,
                     read: Callable[[Sequence[int]], list[np.ndarray]],
-                    progress: Callable[[float], None] = lambda seconds: None) -> list[WindowDecode]:
+                    progress: Callable[[float], None] = lambda seconds: None,
+                    silent_below: float | None = None) -> list[WindowDecode]:
     """Window decodes for a whole source: long-form, then empty speech windows decoded alone.
 
-    ``windows`` must be sorted by start; ``read(rows)`` returns the audio of those windows.
+    ``windows`` must be sorted by start; ``read(rows)`` returns the audio of those windows;
+    ``silent_below``: see ``stream_longform``.
     """
-    decodes = list(stream_longform(engine, timeline, windows, language, progress))
+    decodes = list(stream_longform(engine, timeline, windows, language, progress, silent_below))
     todo = [i for i, (w, d) in enumerate(zip(windows, decodes)) if needs_redecode(w, d)]
     for rows in batched(iter(todo), engine.options.batch_size):
         for i, redone in zip(rows, decode_batch(engine, read(rows), language)):

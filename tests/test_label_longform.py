@@ -16,7 +16,8 @@ from tokenizers import Tokenizer as HfTokenizer
 from label.audio import Timeline, inside_workspace
 from label.backend_ct2 import Word, _words_from_alignment
 from label.decoding import Confidence, WindowDecode
-from label.longform import ChunkResult, needs_redecode, plan_chunks, word_anchors, words_to_windows
+from label.longform import (ChunkResult, SpeechMap, needs_redecode, plan_chunks, word_anchors,
+                            words_to_windows)
 from label_workspace import AudioSource, build_workspace, white_noise
 from whcore.atomic import read_jsonl
 from whcore.errors import SourceError
@@ -39,21 +40,41 @@ def test_plan_chunks_cover_the_audio_in_inputs_of_at_most_30_s():
     assert all(0 < b - a <= 30 * SR for a, b in spans)
 
 
-def test_plan_chunks_cut_in_the_quietest_place_of_the_last_5_s():
+def test_plan_chunks_cut_in_the_quietest_place_near_an_even_share():
     audio = loud(70.0)
-    audio[27 * SR:int(27.4 * SR)] = 0.0  # a pause 27.0-27.4 s: inside the search region of chunk 1
+    audio[22 * SR:int(22.4 * SR)] = 0.0  # a pause 22.0-22.4 s: within 2.5 s of 70/3 = 23.3 s
     spans = list(plan_chunks(audio))
-    assert 27 * SR <= spans[0][1] <= int(27.4 * SR)
+    assert len(spans) == 3 and 22 * SR <= spans[0][1] <= int(22.4 * SR)
+
+
+def test_plan_chunks_use_as_few_inputs_as_leave_room_for_a_pause():
+    # every encoder pass costs 30 s: 59 s is two inputs and 88 s three; on long noise, where
+    # the quietest point near each even share is anywhere, chunks still average over 28 s
+    assert len(list(plan_chunks(loud(59.0)))) == 2
+    assert len(list(plan_chunks(loud(88.0)))) == 3
+    spans = list(plan_chunks(loud(472.0, seed=2)))
+    assert len(spans) <= math.ceil(472 / 28) and all(0 < b - a <= 30 * SR for a, b in spans)
 
 
 def test_plan_chunks_leave_no_sliver_at_the_end_and_keep_a_short_source_whole():
     assert list(plan_chunks(loud(12.0))) == [(0, 12 * SR)]
     audio = loud(30.5)
     audio[int(30.1 * SR):int(30.3 * SR)] = 0.0  # quieter than anything, but a cut there would leave 0.3 s
-    audio[int(28.0 * SR):int(28.1 * SR)] = 0.01
+    audio[int(14.0 * SR):int(14.1 * SR)] = 0.01
     spans = list(plan_chunks(audio))
-    assert len(spans) == 2 and 28 * SR <= spans[0][1] <= int(28.1 * SR)
-    assert spans[-1][1] - spans[-1][0] >= 1 * SR
+    assert len(spans) == 2 and 14 * SR <= spans[0][1] <= int(14.1 * SR)
+    for seconds in (30.2, 31.0, 60.4, 89.9):
+        assert all(b - a >= 1 * SR for a, b in plan_chunks(loud(seconds)))
+
+
+def test_speech_map_finds_chunks_no_window_heard_speech_in():
+    windows = [WindowRecord(source_id="s", index=i, start=8.0 * i, end=8.0 * i + 10, path=f"w{i}.wav",
+                            rms_db=-20.0, speech_ratio=ratio) for i, ratio in enumerate([0.9, 0.05, 0.0, 0.02, 0.6])]
+    speech = SpeechMap(windows, silent_below=0.1)
+    assert not speech.is_silent((0, 5 * SR))  # window 0
+    assert speech.is_silent((19 * SR, 31 * SR))  # only windows 2 and 3 (16-26 s, 24-34 s), both < 0.1
+    assert not speech.is_silent((30 * SR, 33 * SR))  # window 4 (32-42 s) overlaps
+    assert not SpeechMap(windows, silent_below=None).is_silent((19 * SR, 31 * SR))  # skipping off
 
 
 def words(*triples: tuple[str, float, float], prob: float = 0.9) -> list[Word]:

@@ -1,0 +1,90 @@
+"""What label does to run faster must not change what it hears: the cached int8 copy of a
+float model gives bit-identical encoder output, tokens and word times to CTranslate2's own
+int8 quantisation on load, and chunks the VAD found silent are skipped without changing the
+text of any window with speech."""
+
+from __future__ import annotations
+
+import numpy as np
+from faster_whisper import WhisperModel, decode_audio
+
+from label.audio import Timeline, read_windows
+from label.backend_ct2 import Ct2Engine, EngineOptions, int8_model_dir, quantize_rows
+from label.longform import decode_longform
+from label_workspace import AudioSource, build_workspace, espeak, fit, silence
+from whcore.atomic import read_jsonl
+from whcore.models import ct2_model_dir
+from whcore.records import SAMPLE_RATE, WindowRecord
+from whcore.workspace import Workspace
+
+
+def engine_on(model_dir, load_dir) -> Ct2Engine:
+    """A Ct2Engine whose weights come from ``load_dir`` exactly as given (no int8 copy)."""
+    engine = Ct2Engine.__new__(Ct2Engine)
+    engine.options = EngineOptions(model_dir=model_dir)
+    engine._fw = WhisperModel(str(load_dir), device="cpu", compute_type="int8", cpu_threads=2)
+    engine.model = engine._fw.model
+    engine._tokenizers = {}
+    return engine
+
+
+def test_quantize_rows_is_ctranslate2s_rule():
+    weight = np.array([[0.5, -1.0, 0.25], [0.0, 0.0, 0.0], [2.0, 1.0, -0.5]], dtype=np.float32)
+    quantized, scale = quantize_rows(weight)
+    assert quantized.dtype == np.int8 and scale.dtype == np.float32
+    assert quantized.tolist() == [[64, -127, 32], [0, 0, 0], [127, 64, -32]]  # 63.5 -> 64, 31.75 -> 32
+    assert np.allclose(scale, [127.0, 1.0, 63.5])
+
+
+def test_int8_copy_decodes_exactly_like_the_float_model(example_audio):
+    source = ct2_model_dir("offline-base")
+    copy = int8_model_dir(source)
+    assert copy != source and (copy / "model.bin").stat().st_size < (source / "model.bin").stat().st_size * 0.6
+    assert int8_model_dir(source) == copy  # made once, then found
+    assert int8_model_dir(copy) == copy  # int8 weights (e.g. finetune's export) are loaded as they are
+    audio = decode_audio(str(example_audio), sampling_rate=SAMPLE_RATE)
+    clips = [audio[:30 * SAMPLE_RATE], audio[30 * SAMPLE_RATE:60 * SAMPLE_RATE]]
+    results = []
+    for load_dir in (source, copy):
+        engine = engine_on(source, load_dir)
+        encoded = engine.encode(clips)
+        decoded = engine.decode(encoded, "en", engine.detect_language(encoded))
+        words = engine.align_words(encoded, "en", [d.tokens for d in decoded], [3000, 3000])
+        results.append((np.asarray(encoded).copy(), decoded, words))
+    (enc_a, dec_a, words_a), (enc_b, dec_b, words_b) = results
+    assert np.array_equal(enc_a, enc_b)
+    assert [d.tokens for d in dec_a] == [d.tokens for d in dec_b] and dec_a[0].text
+    assert [d.no_speech_prob for d in dec_a] == [d.no_speech_prob for d in dec_b]
+    assert words_a == words_b
+
+
+def test_engine_loads_the_int8_copy_on_cpu():
+    engine = Ct2Engine(EngineOptions(model_dir=ct2_model_dir("offline-base"), compute_type="int8"))
+    assert engine.loaded_from == int8_model_dir(ct2_model_dir("offline-base"))
+
+
+def test_longform_skips_the_encoder_on_chunks_the_vad_found_silent(tmp_path):
+    speech = espeak("The river flows quietly past the old stone bridge at the edge of town. "
+                    "Every morning the baker opens his shop before the sun comes up.")
+    audio = np.concatenate([fit(speech, 28.0), silence(62.0), fit(speech, 28.0)])  # 118 s: 4 chunks
+    root = build_workspace(tmp_path / "ws", [AudioSource("mix", audio)], window=10.0, overlap=2.0)
+    workspace = Workspace(root)
+    windows = sorted((WindowRecord.from_dict(r) for r in read_jsonl(root / "windows" / "mix" / "windows.jsonl")),
+                     key=lambda w: w.start)
+    engine = Ct2Engine(EngineOptions(model_dir=ct2_model_dir("offline-base")))
+    encoded: list[int] = []
+    real_encode = engine.encode
+    engine.encode = lambda audios: (encoded.append(len(audios)), real_encode(audios))[1]
+    timeline = Timeline(workspace, windows)
+
+    def read(rows):
+        return read_windows(workspace, [windows[i] for i in rows])
+
+    full = decode_longform(engine, windows, timeline, "en", read)
+    full_inputs, encoded[:] = sum(encoded), []
+    skipped = decode_longform(engine, windows, timeline, "en", read, silent_below=0.1)
+    assert sum(encoded) <= full_inputs - 1  # at least one whole chunk of silence never encoded
+    silent = [d for w, d in zip(windows, skipped) if w.speech_ratio < 0.1 and 30 <= w.start and w.end <= 88]
+    assert silent and all(not d.text and d.no_speech_prob == 1.0 for d in silent)
+    heard = [(a.text, b.text) for w, a, b in zip(windows, full, skipped) if w.speech_ratio >= 0.1]
+    assert heard and all(a == b for a, b in heard) and any("river" in a.lower() for a, _ in heard)
