@@ -23,7 +23,8 @@ from faster_whisper.audio import pad_or_trim
 from faster_whisper.tokenizer import Tokenizer
 
 from whcore.ct2_convert import read_ct2_variables
-from whcore.model_cache import atomic_directory, build_lock, cache_dir
+from whcore.model_cache import build_lock, cache_dir
+from whcore.publish import publish_folder
 from whcore.records import SAMPLE_RATE
 
 N_FRAMES = 3000  # log-mel frames in Whisper's 30 s input
@@ -219,7 +220,7 @@ def int8_model_dir(model_dir: Path) -> Path:
         if (target / "model.bin").is_file():
             return target
         variables = read_ct2_variables(model_bin)  # float32, int8 weights dequantised
-        with atomic_directory(target) as tmp:
+        with publish_folder(target, {"made_from": key, "quantization": "int8"}) as tmp:
             for name in INT8_COPY_FILES:
                 if (model_dir / name).is_file():
                     shutil.copy2(model_dir / name, tmp / name)
