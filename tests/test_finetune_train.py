@@ -79,7 +79,7 @@ def results(workspace: Path) -> dict:
 
 def test_resume_after_sigkill_continues_from_checkpoint(trained: Path) -> None:
     log = (trained / "logs" / "log.txt").read_text(encoding="utf-8")
-    assert f"resuming from {KILL_AFTER_UNIT} (step {EVAL_STEPS} of {STEPS})" in log
+    assert f"resuming from checkpoint-{EVAL_STEPS} (step {EVAL_STEPS} of {STEPS})" in log  # the folder name
     units = [e.unit for e in done_lines(trained)]
     assert units.count(KILL_AFTER_UNIT) == 1, units  # the finished checkpoint was not redone
     assert units.count("baseline") == 1, units
