@@ -150,10 +150,18 @@ def hub_error(spec: str, exc: BaseException) -> UserError:
 
 
 def validate_language(code: str) -> str:
-    """The Whisper language code for ``code`` (a code or an English name), or a UserError."""
-    from transformers.models.whisper.tokenization_whisper import LANGUAGES, TO_LANGUAGE_CODE
+    """The Whisper language code for ``code`` (a code or an English name), or a UserError.
+
+    Codes are checked against faster-whisper's list first: importing transformers' tables
+    costs over a second of CPU per run, paid only when a language is given by name.
+    """
+    from faster_whisper.tokenizer import _LANGUAGE_CODES
 
     text = str(code).strip().lower()
+    if text in _LANGUAGE_CODES:
+        return text
+    from transformers.models.whisper.tokenization_whisper import LANGUAGES, TO_LANGUAGE_CODE
+
     if text in LANGUAGES:
         return text
     if text in TO_LANGUAGE_CODE:
