@@ -2,10 +2,9 @@
 
 The encoder always sees 30 s, so decoding 10 s windows alone wastes two thirds
 of every encoder pass; decoding the source once in 30 s chunks and mapping the
-aligned words onto the windows is 2-3x faster. A source is cut into as few chunks
-as leave every cut room to find a pause (each within 2.5 s of an even share of
-the audio), at the quietest point there, so few words straddle a cut. Chunks
-whose windows the VAD found silent are not decoded at all.
+aligned words onto the windows is 2-3x faster. Chunks are cut at the quietest
+point of their last 5 s so few words straddle a cut. Chunks whose windows the
+VAD found silent are not decoded at all.
 
 Everything streams: chunks are read from the window files one batch at a time
 (``audio.Timeline``), windows get their words as soon as the decoded chunks
@@ -23,7 +22,6 @@ without a word although its VAD says speech is decoded again on its own.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
 
@@ -33,8 +31,7 @@ from label.backend_ct2 import CHUNK_SECONDS, FRAMES_PER_SECOND, Ct2Engine, Word
 from label.decoding import Confidence, WindowDecode, batched, decode_batch, encode
 from whcore.records import SAMPLE_RATE, WindowRecord, seconds_to_samples
 
-CUT_SEARCH_SECONDS = 5.0  # look for the quietest cut point within +-2.5 s of the chunk's even share
-CUT_SLACK_SECONDS = 0.5  # chunks average at most 29.5 s, so a cut rarely has to fall at exactly 30 s
+CUT_SEARCH_SECONDS = 5.0  # look for the quietest cut point in the last 5 s of a chunk
 CUT_FRAME_SECONDS = 0.05  # energy is compared in 50 ms frames
 MIN_CHUNK_SECONDS = 1.0  # no cut leaves a last chunk shorter than this
 MAX_MEDIAN_WORD_SECONDS = 0.7  # word-length cap for stretched words is twice the median, at most 1.4 s
@@ -56,25 +53,16 @@ def plan_chunks(audio: Sequence, max_seconds: float = CHUNK_SECONDS,
                 search_seconds: float = CUT_SEARCH_SECONDS) -> Iterator[tuple[int, int]]:
     """Sample spans of at most ``max_seconds`` that cover ``audio``, cut where it is quietest.
 
-    Every encoder pass costs the same 30 s, so the fewer chunks the better: the audio
-    left is shared evenly among the fewest chunks of at most ``max_seconds`` minus
-    ``CUT_SLACK_SECONDS``, and each cut goes to the quietest 50 ms within
-    ``search_seconds / 2`` of its even share (never past ``max_seconds``, never so early
-    that the rest needs another chunk). ``audio`` is anything with ``len`` and
-    float-array slices (an array or a ``Timeline``); only the searched regions are read.
-    No cut leaves a last chunk shorter than ``MIN_CHUNK_SECONDS`` (a sliver the decoder
-    would guess at).
+    ``audio`` is anything with ``len`` and float-array slices (an array or a
+    ``Timeline``); only the 5 s searched for each cut are read here. No cut leaves a
+    last chunk shorter than ``MIN_CHUNK_SECONDS`` (a sliver the decoder would guess at).
     """
     total, limit = len(audio), seconds_to_samples(max_seconds)
     frame = seconds_to_samples(CUT_FRAME_SECONDS)
-    usable = limit - seconds_to_samples(CUT_SLACK_SECONDS)
-    half = seconds_to_samples(search_seconds) // 2
     start = 0
     while total - start > limit:
-        count = math.ceil((total - start) / usable)  # chunks still to cut, this one included
-        target = start + (total - start) // count
-        hi = min(start + limit, target + half, total - seconds_to_samples(MIN_CHUNK_SECONDS))
-        lo = min(max(target - half, total - (count - 1) * limit, start + frame), hi - frame)
+        hi = min(start + limit, total - seconds_to_samples(MIN_CHUNK_SECONDS))
+        lo = min(start + limit - seconds_to_samples(search_seconds), hi - frame)
         region = np.asarray(audio[lo:hi])
         frames = region[: len(region) // frame * frame].reshape(-1, frame)
         energy = np.square(frames).mean(axis=1)
