@@ -25,7 +25,9 @@ test: setup
 	$(PY) -m pytest -q
 
 bench: setup
+	$(PY) bench/harvest.py
 	$(PY) bench/segment.py
 	$(PY) bench/label.py
 	$(PY) bench/label_quality.py
+	$(PY) bench/label_memory.py
 	$(PY) bench/faults.py
