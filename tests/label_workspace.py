@@ -122,3 +122,20 @@ def build_workspace(root: Path, sources: Sequence[AudioSource], window: float = 
     assert segment_main(["--workspace", str(root), "--window", str(window), "--overlap", str(overlap),
                          *extra_segment_args]) == 0
     return root
+
+
+# Plain read sentences for synthetic speech in tests and benches (espeak reads them cleanly).
+SENTENCES = [
+    "The river flows quietly past the old stone bridge at the edge of town.",
+    "Every morning the baker opens his shop before the sun comes up.",
+    "Scientists have found a new kind of frog in the rain forest.",
+    "Please remember to close the windows before you leave the house.",
+    "The museum will be closed on Monday for cleaning and repairs.",
+    "Children learn languages quickly when they hear them every day.",
+    "A strong wind blew the leaves across the empty playground.",
+    "The train to the airport leaves every twenty minutes.",
+    "She planted tomatoes, beans and carrots in her small garden.",
+    "Good maps helped the sailors find their way across the ocean.",
+    "The library lends books, music and films to everyone for free.",
+    "After the storm, the fishermen repaired their nets on the beach.",
+]
