@@ -4,7 +4,7 @@ A checkpoint folder ``checkpoint-<step>`` holds the trainable weights
 (safetensors), the optimizer, scheduler and grad-scaler state and every RNG
 state (plain tensors and numbers, read back with ``weights_only=True``), and
 the run's progress (losses, evaluations, best step, early-stopping count). It is
-written under a temp name and renamed into place, and only then recorded as
+published with ``whcore.publish.publish_folder``, and only then recorded as
 a ``DONE checkpoint-<step>`` journal line, so a SIGKILL at any moment leaves
 the last recorded checkpoint intact and a rerun resumes from it. Only the
 latest and the best checkpoints are kept on disk.
@@ -13,7 +13,6 @@ latest and the best checkpoints are kept on disk.
 from __future__ import annotations
 
 import json
-import os
 import random
 import shutil
 from dataclasses import asdict, dataclass, field
@@ -23,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from whcore.atomic import TEMP_PREFIX
+from whcore.publish import publish_folder
 from whcore.journal import Journal, checkpoint_unit, unit_step
 
 UNIT_PREFIX = "checkpoint-"
@@ -89,24 +88,20 @@ def restore_rng_state(state: dict[str, Any]) -> None:
 
 def save_checkpoint(root: Path, model: Any, optimizer: Any, scheduler: Any, scaler: Any,
                     progress: Progress) -> Path:
-    """Write ``checkpoint-<step>`` atomically (temp folder, fsync, rename); returns it."""
+    """Write ``checkpoint-<step>`` with one ``publish_folder``; returns it.
+
+    A folder left by a run killed between the publish and its DONE line was never
+    recorded, so it is simply replaced.
+    """
     from safetensors.torch import save_file
 
     final = checkpoint_dir(root, progress.step)
-    tmp = root / f"{TEMP_PREFIX}{os.getpid()}-{final.name}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    save_file(trainable_state(model), str(tmp / WEIGHTS_NAME))
-    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "scaler": scaler.state_dict() if scaler is not None else None,
-                "rng": rng_state()}, tmp / TRAINER_STATE_NAME)
-    (tmp / PROGRESS_NAME).write_text(json.dumps(asdict(progress), indent=1), encoding="utf-8")
-    for item in tmp.iterdir():
-        with open(item, "rb") as handle:
-            os.fsync(handle.fileno())
-    if final.exists():  # renamed by a run killed before its DONE line: not recorded, redo
-        shutil.rmtree(final)
-    os.replace(tmp, final)
+    with publish_folder(final) as tmp:
+        save_file(trainable_state(model), str(tmp / WEIGHTS_NAME))
+        torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                    "scaler": scaler.state_dict() if scaler is not None else None,
+                    "rng": rng_state()}, tmp / TRAINER_STATE_NAME)
+        (tmp / PROGRESS_NAME).write_text(json.dumps(asdict(progress), indent=1), encoding="utf-8")
     return final
 
 
