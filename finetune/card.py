@@ -105,7 +105,8 @@ def render_card(facts: CardFacts, workspace: Workspace | None) -> str:
         "## Files", "",
         "- `./` transformers model: `pipeline(\"automatic-speech-recognition\", model=DIR)`",
         f"- `ct2/` CTranslate2 ({o.ct2_quantization}): `faster_whisper.WhisperModel(DIR + \"/ct2\")`, "
-        "or `python -m label --model DIR/ct2` for the next self-training round",
+        "or `python -m label --model DIR` for the next self-training round (it uses `ct2/` while "
+        "it matches the weights)",
         "- `curves/` loss and error-rate PNGs; `runs/` TensorBoard logs", "",
     ]
     return scrub_local_paths("\n".join(lines), [d.path, *([workspace.root] if workspace else [])])

@@ -162,6 +162,7 @@ def test_transformers_folder_with_its_ct2_export_uses_the_export(
     marker = tmp_path / "ct2" / PROVENANCE_NAME
     marker.write_text(json.dumps({"weights": model_fingerprint(str(tmp_path))}))
     assert ct2_model_dir(str(tmp_path)) == tmp_path / "ct2"
+    assert ct2_model_dir(str(tmp_path / "ct2")) == tmp_path / "ct2"  # named directly, still current
     marker.write_text(json.dumps({"weights": "transformers:0123456789abcdef"}))  # made from other weights
     assert not export_is_current(tmp_path)
 

@@ -25,6 +25,7 @@ from whcore.errors import UserError
 from whcore.model_cache import build_lock, cache_dir
 from whcore.publish import publish_folder
 from whcore.offline_model import MODEL_BIN_SHA256, OFFLINE_BASE_SPEC, assemble_offline_base
+from whcore.publish import read_provenance as _read_provenance
 
 ModelKind = Literal["ct2", "transformers", "hub"]
 
@@ -82,6 +83,11 @@ def ct2_model_dir(spec: str) -> Path:
     """A CTranslate2 folder for inference (faster-whisper loads it), converting once if needed."""
     model = resolve_model(spec)
     if model.kind == "ct2":
+        parent = model.path.parent
+        if (model.path.name == CT2_EXPORT_SUBDIR and "weights" in (_read_provenance(model.path) or {})
+                and (parent / "config.json").is_file() and not export_is_current(parent)):
+            # DIR/ct2 named directly, but recorded as made from other weights than DIR's now.
+            return _convert_to_ct2(parent, cache_dir() / "ct2" / _local_cache_name(parent))
         return model.path
     if model.kind == "hub":
         snapshot = _hub_snapshot(model.hub_id)
@@ -99,9 +105,7 @@ def ct2_model_dir(spec: str) -> Path:
 def export_is_current(folder: Path) -> bool:
     """Whether ``folder/ct2`` records (in its provenance marker) the fingerprint of the weights
     in ``folder``; an export without that record counts as stale."""
-    from whcore.publish import read_provenance
-
-    recorded = (read_provenance(folder / CT2_EXPORT_SUBDIR) or {}).get("weights")
+    recorded = (_read_provenance(folder / CT2_EXPORT_SUBDIR) or {}).get("weights")
     return recorded is not None and recorded == model_fingerprint(str(folder))
 
 
