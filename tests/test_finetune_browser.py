@@ -9,7 +9,6 @@ kept as a test artefact; its path is printed.
 from __future__ import annotations
 
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "finetune"))
 from builders import cut_window  # noqa: E402
-from test_finetune_demo import free_port, wait_until_up  # noqa: E402
+from test_finetune_demo import running_demo  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's chromium; browsers downloaded from outside cannot run here
 CHROMEDRIVER = "/usr/bin/chromedriver"  # Debian's chromium-driver, the same version
@@ -49,40 +48,31 @@ def test_demo_in_a_headless_browser(python: str, tmp_path: Path) -> None:
     from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from whcore.models import ct2_model_dir
-
     wav = cut_window(0.0, 10.0, tmp_path / "clip.wav")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/"
-    demo = subprocess.Popen([python, "-m", "finetune", "demo", "--model", str(ct2_model_dir("offline-base")),
-                             "--port", str(port), "--language", "en"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     driver = None
-    try:
-        wait_until_up(url, demo)
-        driver = chromium_driver(tmp_path / "chromium-profile")
-        driver.get(url)
-        wait = WebDriverWait(driver, TRANSCRIPT_TIMEOUT_S)
-        upload = wait.until(expected_conditions.presence_of_element_located(
-            (By.CSS_SELECTOR, "input[type=file]")))
-        upload.send_keys(str(wav))
-        wait.until(expected_conditions.presence_of_element_located((By.CSS_SELECTOR, "audio")))
-        submit = wait.until(expected_conditions.element_to_be_clickable(
-            (By.XPATH, "//button[normalize-space()='Submit']")))
-        submit.click()
-        output = "//label[.//span[normalize-space()='transcript']]//textarea"
-        wait.until(lambda d: d.find_element(By.XPATH, output).get_attribute("value").strip())
-        text = driver.find_element(By.XPATH, output).get_attribute("value")
-        ARTEFACTS.mkdir(parents=True, exist_ok=True)
-        screenshot = tmp_path / "demo.png"
-        driver.save_screenshot(str(screenshot))
-        kept = ARTEFACTS / "finetune-demo-browser.png"
-        shutil.copyfile(screenshot, kept)
-        print(f"browser transcript: {text!r}; screenshot: {kept}")
-    finally:
-        if driver is not None:
-            driver.quit()
-        demo.terminate()
-        demo.wait(timeout=30)
+    with running_demo(python) as url:
+        try:
+            driver = chromium_driver(tmp_path / "chromium-profile")
+            driver.get(url)
+            wait = WebDriverWait(driver, TRANSCRIPT_TIMEOUT_S)
+            upload = wait.until(expected_conditions.presence_of_element_located(
+                (By.CSS_SELECTOR, "input[type=file]")))
+            upload.send_keys(str(wav))
+            wait.until(expected_conditions.presence_of_element_located((By.CSS_SELECTOR, "audio")))
+            submit = wait.until(expected_conditions.element_to_be_clickable(
+                (By.XPATH, "//button[normalize-space()='Submit']")))
+            submit.click()
+            output = "//label[.//span[normalize-space()='transcript']]//textarea"
+            wait.until(lambda d: d.find_element(By.XPATH, output).get_attribute("value").strip())
+            text = driver.find_element(By.XPATH, output).get_attribute("value")
+            ARTEFACTS.mkdir(parents=True, exist_ok=True)
+            screenshot = tmp_path / "demo.png"
+            driver.save_screenshot(str(screenshot))
+            kept = ARTEFACTS / "finetune-demo-browser.png"
+            shutil.copyfile(screenshot, kept)
+            print(f"browser transcript: {text!r}; screenshot: {kept}")
+        finally:
+            if driver is not None:
+                driver.quit()
     assert "rivers" in text.lower() and "weather" in text.lower(), text
     assert kept.stat().st_size > 10_000  # a rendered page, not an empty image
