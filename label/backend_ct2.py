@@ -22,6 +22,7 @@ from faster_whisper import WhisperModel
 from faster_whisper.audio import pad_or_trim
 from faster_whisper.tokenizer import Tokenizer
 
+from label.encoder_torch import TorchEncoder, resolve_encoder
 from whcore.ct2_convert import read_ct2_variables
 from whcore.model_cache import build_lock, cache_dir
 from whcore.publish import publish_folder
@@ -39,7 +40,8 @@ INT8_COPY_FILES = ("config.json", "tokenizer.json", "vocabulary.txt", "vocabular
 
 @dataclass(frozen=True)
 class EngineOptions:
-    """How the model runs; none of these change which text a window gets, except beam_size."""
+    """How the model runs; none of these change which text a window gets, except beam_size,
+    compute_type and encoder (they round differently)."""
 
     model_dir: Path  # CTranslate2 Whisper folder
     device: str = "cpu"  # "cpu", "cuda" or "auto"
@@ -49,6 +51,7 @@ class EngineOptions:
     batch_size: int = 8  # 30 s inputs per encoder/decoder call
     beam_size: int = 1  # 1 = greedy (fastest); larger = beam search
     task: str = "transcribe"
+    encoder: str = "auto"  # "ctranslate2", "torch-bf16" or "auto" (label/encoder_torch.py)
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,9 @@ class Ct2Engine:
                                 cpu_threads=options.cpu_threads)
         self.model: ctranslate2.models.Whisper = self._fw.model
         self._tokenizers: dict[str, Tokenizer] = {}
+        self.encoder = resolve_encoder(options.encoder, options.device)
+        self._torch_encoder = TorchEncoder(options.model_dir, options.cpu_threads) \
+            if self.encoder == "torch-bf16" else None
 
     @property
     def faster_whisper_model(self) -> WhisperModel:
@@ -111,6 +117,8 @@ class Ct2Engine:
 
     def encode(self, audios: Sequence[np.ndarray]) -> ctranslate2.StorageView:
         batch = np.ascontiguousarray(np.stack([self.features(a) for a in audios]), dtype=np.float32)
+        if self._torch_encoder is not None:
+            return ctranslate2.StorageView.from_array(np.ascontiguousarray(self._torch_encoder(batch)))
         return self._fw.encode(batch)
 
     def detect_language(self, encoded: ctranslate2.StorageView) -> list[tuple[str, float]]:

@@ -96,6 +96,7 @@ def source_params(options: LabelOptions, manifest: Path) -> dict[str, Any]:
         "language": options.language or "auto",
         "mode": options.mode, "backend": options.backend, "script": options.script, "text": options.text, "filters": thresholds,
         "beam_size": engine.beam_size if engine else 1, "compute_type": engine.compute_type if engine else "",
+        "encoder": engine.encoder if engine and options.backend == "ct2" else "",
         "task": engine.task if engine else "transcribe", "probe": options.language_probe_windows,
         "windows": file_sha256(manifest)})
 
@@ -152,7 +153,7 @@ class Labeller:
                                                   task=engine.task, cpu_threads=engine.cpu_threads))
             else:
                 self.log.info(f"loading model {self.options.model} from {self.options.model_dir} "
-                              f"({engine.compute_type}, {engine.device})")
+                              f"({engine.compute_type}, {engine.device}, encoder {engine.encoder})")
                 self._engine = Ct2Engine(engine)
         return self._engine
 

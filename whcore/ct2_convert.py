@@ -47,8 +47,9 @@ EOT, SOT, TRANSLATE, TRANSCRIBE = "<|endoftext|>", "<|startoftranscript|>", "<|t
 PREV_SOT, NO_TIMESTAMPS = "<|startofprev|>", "<|notimestamps|>"
 
 
-def read_ct2_variables(model_bin: Path) -> dict[str, np.ndarray]:
-    """All variables of a CTranslate2 ``model.bin`` as float32 arrays (aliases resolved).
+def read_ct2_variables(model_bin: Path, prefix: str = "") -> dict[str, np.ndarray]:
+    """All variables of a CTranslate2 ``model.bin`` as float32 arrays (aliases resolved),
+    or only those whose names start with ``prefix`` (the others' data is skipped, not read).
 
     int8 weights are dequantised with their per-row ``weight_scale``; scalars
     (``num_heads``, flags) stay as their own dtype.
@@ -62,8 +63,10 @@ def read_ct2_variables(model_bin: Path) -> dict[str, np.ndarray]:
         if spec != "WhisperSpec":
             raise UserError(f"{model_bin} holds a {spec}, not a Whisper model; give a Whisper model")
         _u32(handle)  # spec revision
-        raw = dict(_variable(handle) for _ in range(_u32(handle)))
+        raw = dict(_variable(handle, prefix) for _ in range(_u32(handle)))
         aliases = dict((_string(handle), _string(handle)) for _ in range(_u32(handle)))
+    raw.pop(None, None)  # type: ignore[call-overload]  # the skipped variables
+    aliases = {alias: target for alias, target in aliases.items() if alias.startswith(prefix) and target in raw}
     variables = {}
     for name, array in raw.items():
         if name.endswith("weight_scale"):
@@ -89,11 +92,15 @@ def _string(handle: BinaryIO) -> str:
     return handle.read(length)[:-1].decode("utf-8")  # NUL-terminated
 
 
-def _variable(handle: BinaryIO) -> tuple[str, np.ndarray]:
+def _variable(handle: BinaryIO, prefix: str = "") -> tuple[str | None, np.ndarray | None]:
+    """The next variable, or ``(None, None)`` past one whose name lacks ``prefix``."""
     name = _string(handle)
     (rank,) = struct.unpack("<B", handle.read(1))
     dims = struct.unpack(f"<{rank}I", handle.read(4 * rank))
     (code,) = struct.unpack("<B", handle.read(1))
+    if not name.startswith(prefix):
+        handle.seek(_u32(handle), 1)
+        return None, None
     data = bytearray(_u32(handle))  # writable, so torch can share it without a copy
     handle.readinto(data)
     array = np.frombuffer(data, dtype=CT2_DTYPES[code]).reshape(dims)
