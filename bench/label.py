@@ -68,6 +68,7 @@ FULL_SECONDS = 460.0  # each source is at least this long (>= 7 min)
 QUICK_SECONDS = 60.0
 BASELINE = "faster-whisper batched"
 LABEL = "python -m label"
+LABEL_CT2_ENCODER = "label --encoder ctranslate2"
 CT2_WINDOWS = "label --mode windows (ct2)"
 HF_WINDOWS = "label --mode windows (transformers)"
 
@@ -183,8 +184,9 @@ def fresh_copy(workspace: Path, runs_dir: Path, name: str) -> Path:
 
 
 def label_command(workspace: Path, language: str, *extra: str) -> list[str]:
+    """label with its own defaults (batch size, encoder) but the baseline's thread count."""
     return [sys.executable, "-m", "label", "--workspace", str(workspace), "--language", language,
-            "--threads", str(THREADS), "--batch-size", str(BATCH), *extra]
+            "--threads", str(THREADS), *extra]
 
 
 def baseline_command(workspace: Path, language: str, out: Path) -> list[str]:
@@ -204,10 +206,15 @@ def agreement(label_ws: Path, baseline_out: Path, language: str) -> tuple[int, i
     return len(kept), len(rows), float(np.median(cers)) if cers else float("nan")
 
 
-def speed_round(spec: SourceSpec, workspace: Path, runs: int, runs_dir: Path) -> tuple[float, list[Timing]]:
-    """Alternate baseline and label ``runs`` times on fresh copies; print; return the ratio of medians."""
+def speed_round(spec: SourceSpec, workspace: Path, runs: int, runs_dir: Path,
+                compare_encoder: bool) -> tuple[float, list[Timing]]:
+    """Alternate baseline and label ``runs`` times on fresh copies; print; return the ratio of medians.
+
+    With ``compare_encoder`` label also runs with ``--encoder ctranslate2`` in each round, so the
+    encoder's share of the speed-up is measured in the same run."""
     count, window_seconds, source_seconds = window_facts(workspace)
     timings: list[Timing] = []
+    extra: list[Timing] = []
     last_label = last_baseline = None
     for run in range(runs):
         ws = fresh_copy(workspace, runs_dir, f"{spec.language}-baseline")
@@ -221,10 +228,18 @@ def speed_round(spec: SourceSpec, workspace: Path, runs: int, runs_dir: Path) ->
         print(f"  run {run + 1}: baseline {pair[0].seconds:6.2f} s (load {pair[0].load:.2f}), "
               f"label {pair[1].seconds:6.2f} s (load {pair[1].load:.2f}): "
               f"{pair[0].seconds / pair[1].seconds:.2f}x", flush=True)
+        if compare_encoder:
+            ws = fresh_copy(workspace, runs_dir, f"{spec.language}-label-ct2enc")
+            extra.append(timed(label_command(ws, spec.language, "--encoder", "ctranslate2"), LABEL_CT2_ENCODER,
+                               runs_dir / f"{spec.language}-label-ct2enc.log"))
     print(f"source {spec.language}: {source_seconds:.0f} s of speech, {count} windows "
-          f"({window_seconds:.0f} s of window audio); whisper-base int8, {THREADS} threads, greedy, "
-          f"batch {BATCH}; {runs} runs, whole processes")
-    medians = report(timings, [BASELINE, LABEL], source_seconds)
+          f"({window_seconds:.0f} s of window audio); whisper-base, {THREADS} threads, greedy; baseline int8 "
+          f"batch {BATCH}, label its defaults (encoder {default_encoder()}); {runs} runs, whole processes")
+    medians = report(timings + extra, [BASELINE, LABEL] + ([LABEL_CT2_ENCODER] if extra else []), source_seconds)
+    if extra:
+        print(f"  encoder lever: label with its default encoder is {medians[LABEL_CT2_ENCODER] / medians[LABEL]:.2f}x "
+              f"label --encoder ctranslate2 (CPU time "
+              f"{statistics.median(t.cpu_seconds for t in extra) / statistics.median(t.cpu_seconds for t in timings[1::2]):.2f}x)")
     ratios = [b.seconds / o.seconds for b, o in zip(timings[::2], timings[1::2])]
     ratio = medians[BASELINE] / medians[LABEL]
     cpu_ratio = (statistics.median(t.cpu_seconds for t in timings[::2])
@@ -249,6 +264,13 @@ def report(timings: list[Timing], contenders: list[str], audio_seconds: float) -
               f"peak RSS {max(t.peak_rss_mib for t in mine):5.0f} MiB, "
               f"load {min(t.load for t in mine):.2f}-{max(t.load for t in mine):.2f}")
     return medians
+
+
+def default_encoder() -> str:
+    """What ``label --encoder auto`` resolves to on this machine's CPU."""
+    from label.encoder_torch import resolve_encoder
+
+    return resolve_encoder("auto", "cpu")
 
 
 def auto_backend() -> str:
@@ -287,6 +309,8 @@ def main() -> int:
     parser.add_argument("--cache", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "whisper-harvest-label-bench",
                         help="where the prepared workspaces are kept between bench runs")
     parser.add_argument("--skip-backends", action="store_true", help="leave out the --backend auto check")
+    parser.add_argument("--skip-encoder", action="store_true",
+                        help="leave out the third contender, label --encoder ctranslate2")
     args = parser.parse_args()
     seconds = QUICK_SECONDS if args.quick else FULL_SECONDS
     runs = args.runs or (1 if args.quick else 3)
@@ -305,7 +329,7 @@ def main() -> int:
           f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", flush=True)
     passed = True
     for spec in specs:
-        ratio, _ = speed_round(spec, workspaces[spec.language], runs, runs_dir)
+        ratio, _ = speed_round(spec, workspaces[spec.language], runs, runs_dir, not args.skip_encoder)
         passed &= ratio >= GOAL_RATIO
     if not args.skip_backends:
         passed &= backend_round(specs[0], workspaces[specs[0].language], runs, runs_dir)

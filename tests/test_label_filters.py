@@ -8,7 +8,7 @@ import pytest
 
 from label.dataset import confidence_table, public_url
 from label.filters import (KEEP_FRACTION_FLAG, FilterThresholds, apply_filters, apply_keep_fraction,
-                           check_blocklist, check_compression, check_confidence, check_empty, check_language,
+                           check_agreement, check_blocklist, check_compression, check_confidence, check_empty, check_language,
                            check_logprob, check_long_word, check_no_speech, check_repetition,
                            check_subtitle_cer, check_unique_words, rate_fences)
 from label.quality import chars_per_second, compression_ratio
@@ -67,6 +67,20 @@ def test_keep_fraction_per_source_and_per_corpus():
     corpus = apply_keep_fraction(make(), 0.5, whole_corpus=True)
     assert {r.source_id for r in corpus if r.kept} == {"b"} and sum(r.kept for r in corpus) == 10
     assert all(KEEP_FRACTION_FLAG in r.flags for r in corpus if r.source_id == "a" and r.index != 9)
+
+
+def test_disagreement_with_the_check_model():
+    assert check_agreement(record(agreement=TH.min_agreement - 0.01), TH) == "disagreement"
+    assert check_agreement(record(agreement=TH.min_agreement), TH) is None
+    assert check_agreement(record(agreement=None), TH) is None  # no check model ran
+    assert "disagreement" in apply_filters([record(agreement=0.2)], TH, "en")[0].flags
+
+
+def test_keep_fraction_ranks_by_agreement_where_a_check_model_ran():
+    """A sure seed (word probability 0.99) that the check model contradicts goes first."""
+    records = [record(index=i, mean_word_prob=0.99 - 0.01 * i, agreement=0.5 + 0.05 * i) for i in range(10)]
+    kept = [r.index for r in apply_keep_fraction(records, 0.3, whole_corpus=False) if r.kept]
+    assert kept == [7, 8, 9]
 
 
 def test_compression_ratio_catches_loops():

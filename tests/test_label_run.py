@@ -293,7 +293,7 @@ def test_check_model_agreement_on_every_record(fresh, tmp_path):
     records = labels_of(root)
     assert all(r.agreement is not None and 0.0 <= r.agreement <= 1.0 for r in records)
     speech = [r for r in records if r.kept]
-    assert speech and all(r.agreement >= 0.8 for r in speech)
+    assert speech and not any(r.flags == ["disagreement"] for r in records)  # clean speech: they agree
     assert label_main(["--workspace", str(root), "--language", "en", "--check-model", str(tiny_en()),
                        "--min-agreement", "1.01"]) == 0
     relabelled = {r.index: r for r in labels_of(root)}
