@@ -4,8 +4,11 @@ Both contenders are whole processes timed from start to exit, so start-up,
 imports and model loading count, as they do for a user:
 
 * ``python -m label --workspace WS --language L`` with its defaults (long-form
-  mode, every filter on): start-up, model load, labelling, dataset build and
-  report;
+  mode, every filter on, batch 4 on CPU, ``--encoder auto``): start-up, model
+  load, labelling, dataset build and report;
+* the same with ``--encoder ctranslate2`` (unless ``--skip-encoder``), so the
+  share of the speed-up that the PyTorch bfloat16 encoder brings on CPUs with
+  AMX is measured in the same run;
 * ``bench/label_baseline.py``: faster-whisper's ``BatchedInferencePipeline``
   on the same windows (its import and model load included), the same
   whisper-base int8 weights, 2 threads, greedy, batch 8.

@@ -12,9 +12,10 @@ import hashlib
 import math
 import shutil
 import struct
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Sequence
+from typing import BinaryIO, Callable, Sequence
 
 import ctranslate2
 import numpy as np
@@ -85,10 +86,15 @@ class Ct2Engine:
         if options.device == "cpu" and options.compute_type == "int8":
             model_dir = int8_model_dir(model_dir)
         self.loaded_from = model_dir  # the folder whose weights are in memory
+        # On CPU: one single-threaded CTranslate2 worker per thread, each decoding its share of
+        # a batch (see _parallel); on a GPU one worker.
+        self.workers = max(1, options.cpu_threads) if options.device == "cpu" else 1
         self._fw = WhisperModel(str(model_dir), device=options.device,
                                 device_index=options.device_index,
                                 compute_type=options.compute_type,
-                                cpu_threads=options.cpu_threads)
+                                cpu_threads=1 if self.workers > 1 else options.cpu_threads,
+                                num_workers=self.workers)
+        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="ct2") if self.workers > 1 else None
         self.model: ctranslate2.models.Whisper = self._fw.model
         self._tokenizers: dict[str, Tokenizer] = {}
         self.encoder = resolve_encoder(options.encoder, options.device)
@@ -119,18 +125,43 @@ class Ct2Engine:
         batch = np.ascontiguousarray(np.stack([self.features(a) for a in audios]), dtype=np.float32)
         if self._torch_encoder is not None:
             return ctranslate2.StorageView.from_array(np.ascontiguousarray(self._torch_encoder(batch)))
-        return self._fw.encode(batch)
+        if self._pool is None:
+            return self._fw.encode(batch)
+        parts = self._parallel(lambda part, rows: [np.asarray(self.model.encode(part))],
+                               ctranslate2.StorageView.from_array(batch))
+        return ctranslate2.StorageView.from_array(np.ascontiguousarray(np.concatenate(parts)))
+
+    def _parallel(self, call: Callable[[ctranslate2.StorageView, list[int]], list],
+                  batch: ctranslate2.StorageView) -> list:
+        """``call(part, rows)`` on the workers' shares of ``batch``'s rows, all at once; the
+        results concatenated in row order.
+
+        Greedy decoding is a chain of small matrix-vector products that one thread's memory
+        traffic nearly saturates: on 2 cores, two single-threaded workers each decoding half
+        of a batch took 2.52 s wall where one two-threaded call took 4.64 s (8 chunks of
+        whisper-base, Spanish), and 26 % less CPU time. CTranslate2 releases the GIL while
+        a worker runs, so plain threads submit the shares.
+        """
+        count = batch.shape[0]
+        if self._pool is None or count < 2:
+            return call(batch, list(range(count)))
+        array = np.asarray(batch)
+        shares = [rows for rows in np.array_split(np.arange(count), min(self.workers, count))]
+        inputs = [np.ascontiguousarray(array[rows]) for rows in shares]  # alive until the calls return
+        futures = [self._pool.submit(call, ctranslate2.StorageView.from_array(part), rows.tolist())
+                   for part, rows in zip(inputs, shares)]
+        return [item for future in futures for item in future.result()]
 
     def detect_language(self, encoded: ctranslate2.StorageView) -> list[tuple[str, float]]:
         """Most likely language of each input and its probability."""
         if not self.model.is_multilingual:
             return [("en", 1.0)] * encoded.shape[0]
-        results = self.model.detect_language(encoded)
+        results = self._parallel(lambda part, rows: self.model.detect_language(part), encoded)
         return [(pairs[0][0][2:-2], float(pairs[0][1])) for pairs in results]
 
     def language_probs(self, encoded: ctranslate2.StorageView) -> list[dict[str, float]]:
         """Full language distribution of each input (code -> probability)."""
-        results = self.model.detect_language(encoded)
+        results = self._parallel(lambda part, rows: self.model.detect_language(part), encoded)
         return [{token[2:-2]: float(p) for token, p in pairs} for pairs in results]
 
     def language_probs_of(self, audios: Sequence[np.ndarray]) -> list[dict[str, float]]:
@@ -142,11 +173,11 @@ class Ct2Engine:
         """Greedy (or beam) decoding without timestamps, in ``language``."""
         tokenizer = self.tokenizer(language)
         prompt = self._fw.get_prompt(tokenizer, previous_tokens=[], without_timestamps=True)
-        results = self.model.generate(
-            encoded, [list(prompt) for _ in range(encoded.shape[0])],
+        results = self._parallel(lambda part, rows: self.model.generate(
+            part, [list(prompt) for _ in rows],
             beam_size=self.options.beam_size, max_length=self._fw.max_length,
             suppress_blank=True, suppress_tokens=[-1], return_scores=True,
-            return_no_speech_prob=True)
+            return_no_speech_prob=True), encoded)
         decoded = []
         for result, (lang, lang_prob) in zip(results, detected):
             tokens = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
@@ -166,8 +197,9 @@ class Ct2Engine:
         if not todo:
             return words
         subset = encoded if len(todo) == len(token_lists) else _take(encoded, todo)
-        results = self.model.align(subset, tokenizer.sot_sequence, [token_lists[i] for i in todo],
-                                   [num_frames[i] for i in todo], median_filter_width=MEDIAN_FILTER_WIDTH)
+        results = self._parallel(lambda part, rows: self.model.align(
+            part, tokenizer.sot_sequence, [token_lists[todo[r]] for r in rows], [num_frames[todo[r]] for r in rows],
+            median_filter_width=MEDIAN_FILTER_WIDTH), subset)
         for i, result in zip(todo, results):
             words[i] = _words_from_alignment(tokenizer, token_lists[i], result)
         return words

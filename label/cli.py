@@ -123,7 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
                             "8 on GPU")
     model.add_argument("--beam-size", type=positive_int, default=1, help="1 = greedy decoding (default, "
                        "fastest); 5 = beam search as in openai/whisper (slower)")
-    model.add_argument("--threads", type=positive_int, default=2, help="CPU threads for the model")
+    model.add_argument("--threads", type=positive_int, default=2,
+                       help="CPU threads: on CPU, CTranslate2 runs this many single-threaded workers that "
+                            "decode shares of each batch at once (1.8x faster than one multi-threaded "
+                            "call on 2 cores), and the bfloat16 encoder uses this many threads")
     text = parser.add_argument_group("text")
     text.add_argument("--script", default=NO_SCRIPT, choices=(NO_SCRIPT,) + SCRIPTS,
                       help="OpenCC conversion of the text, e.g. s2twp = Taiwan Traditional with phrases")

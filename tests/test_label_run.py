@@ -170,9 +170,12 @@ def test_resume_after_sigkill_equals_uninterrupted(fresh, labelled, tmp_path):
 
 
 def test_windows_mode_rejects_junk(fresh, tmp_path):
+    """Also the run on CTranslate2's own encoder, what --encoder auto picks on CPUs without AMX."""
     root = copy_of(fresh, tmp_path)
     shutil.rmtree(root / "windows" / "lecture")  # keep the run small: junk and subs only
-    assert label_main(["--workspace", str(root), "--mode", "windows", "--language", "en"]) == 0
+    assert label_main(["--workspace", str(root), "--mode", "windows", "--language", "en",
+                       "--encoder", "ctranslate2"]) == 0
+    assert "encoder ctranslate2" in (root / "logs" / "log.txt").read_text()
     records = labels_of(root)
     assert all(r.flags for r in records if r.source_id == "junk")
     subs = sorted((r for r in records if r.source_id == "subs"), key=lambda r: r.index)

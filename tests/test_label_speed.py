@@ -28,7 +28,7 @@ def engine_on(model_dir, load_dir) -> Ct2Engine:
     engine._fw = WhisperModel(str(load_dir), device="cpu", compute_type="int8", cpu_threads=2)
     engine.model = engine._fw.model
     engine._tokenizers = {}
-    engine.encoder, engine._torch_encoder = "ctranslate2", None
+    engine.encoder, engine._torch_encoder, engine._pool, engine.workers = "ctranslate2", None, None, 1
     return engine
 
 
