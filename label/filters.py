@@ -29,9 +29,10 @@ from whcore.text import is_unspaced
 MIN_MEAN_WORD_PROB = 0.5
 
 # Agreement (1 - CER) with --check-model's text below which a label is rejected. Picked by
-# bench/label_quality.py with the rule of MIN_MEAN_WORD_PROB (tiny.en checking whisper-base):
-# 0.7 keeps 75 % of the real clips at 0.75x the seed's CER and all synthetic speech; 0.8
-# keeps 63 % and 94 % of synthetic speech.
+# bench/label_quality.py with the rule of MIN_MEAN_WORD_PROB (tiny.en checking whisper-base,
+# the default bfloat16 encoder): 0.7 keeps 75 % of the real clips at 0.75x the seed's CER and
+# all synthetic speech; 0.8 keeps 63 % and 94 % of synthetic speech. (With CTranslate2's own
+# encoder the same rule gives 0.6: there 0.7 keeps 73.5 % at 0.73x.)
 MIN_AGREEMENT = 0.7
 
 # Known hallucinations of Whisper on silence, music and noise (normalised: lower case, no
