@@ -3,7 +3,10 @@
 CTranslate2 int8 was the fastest engine measured on CPU here (see
 ``bench/label.py``). faster-whisper supplies the pieces around it (log-mel
 features, tokenizer); the batching, prompts and scores are done here so one
-encoder pass serves language detection, decoding and word alignment.
+encoder pass serves language detection, decoding and word alignment. On CPUs
+with AMX-BF16 that encoder pass runs in PyTorch bfloat16 instead
+(``label/encoder_torch.py``); on CPU every CTranslate2 call is shared out to
+single-threaded workers (``Ct2Engine._parallel``).
 """
 
 from __future__ import annotations
