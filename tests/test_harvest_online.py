@@ -133,6 +133,13 @@ def test_mixed_playlists_gate_failures_dedupe_and_rerun(tmp_path: Path, tones: d
         assert '"cleared": true' in (sources / "rejected.jsonl").read_text()  # appended, not rewritten
 
 
+def default_sigint() -> None:
+    """Give the child Ctrl-C's default handling: a test run as a background job of a
+    non-interactive shell inherits SIGINT ignored, and Python then never raises
+    KeyboardInterrupt, so the download would run to its end."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def wait_for_part(part: Path, size: int, process: subprocess.Popen) -> None:
     """Wait until the download's .part file holds ``size`` bytes (the process still running)."""
     deadline = time.monotonic() + 30
@@ -153,7 +160,7 @@ def test_busy_workspace_refused_then_killed_download_resumes_with_range(tmp_path
         url = server.watch_url("longtalk")
         interrupted = subprocess.Popen(harvest_command(url, "--workspace", workspace, *FAST), cwd=REPO,
                                        env=harvest_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                       text=True)
+                                       text=True, preexec_fn=default_sigint)
         wait_for_part(part, 16 * 1024, interrupted)
         interrupted.send_signal(signal.SIGINT)  # Ctrl-C: stops at once, keeps the .part
         assert interrupted.wait(timeout=20) == 130, interrupted.communicate()[1]
