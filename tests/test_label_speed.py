@@ -86,6 +86,27 @@ def test_torch_bf16_encoder_is_closer_to_float32_than_int8(example_audio):
     assert all(character_error_rate(a, b, "en") < 0.1 for a, b in zip(*texts)) and texts[0][0]
 
 
+def test_workers_share_a_batch_out_and_give_the_results_back_in_order(example_audio):
+    """Two single-threaded workers, each decoding part of a batch, return what one worker
+    decoding the whole batch returns, row for row."""
+    source = ct2_model_dir("offline-base")
+    audio = decode_audio(str(example_audio), sampling_rate=SAMPLE_RATE)
+    clips = [audio[:30 * SAMPLE_RATE], audio[30 * SAMPLE_RATE:60 * SAMPLE_RATE], audio[45 * SAMPLE_RATE:]]
+    results = []
+    for threads in (1, 2):
+        engine = Ct2Engine(EngineOptions(model_dir=source, cpu_threads=threads, encoder="ctranslate2"))
+        assert engine.workers == threads
+        encoded = engine.encode(clips)
+        decoded = engine.decode(encoded, "en", engine.detect_language(encoded))
+        frames = [min(3000, len(c) * 100 // SAMPLE_RATE) for c in clips]
+        results.append(([d.text for d in decoded], engine.align_words(encoded, "en", [d.tokens for d in decoded],
+                                                                       frames)))
+    (texts_one, words_one), (texts_two, words_two) = results
+    assert all(texts_one) and texts_one[0] != texts_one[1]
+    assert texts_two == texts_one
+    assert [[w.text for w in ws] for ws in words_two] == [[w.text for w in ws] for ws in words_one]
+
+
 def test_encoder_auto_picks_torch_only_on_a_cpu_with_amx_bf16(tmp_path, monkeypatch):
     with_amx, without = tmp_path / "amx", tmp_path / "plain"
     with_amx.write_text("processor\t: 0\nflags\t\t: fpu avx512f avx512_bf16 amx_bf16 amx_tile amx_int8\n")
