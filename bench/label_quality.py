@@ -79,6 +79,7 @@ sys.path.insert(0, str(REPO / "tests"))
 import numpy as np  # noqa: E402
 
 from label.cli import main as label_main  # noqa: E402
+from label.encoder_torch import ENCODERS  # noqa: E402
 from label.filters import FilterThresholds, check_agreement, check_confidence  # noqa: E402
 from label_workspace import (SENTENCES, AudioSource, build_workspace, build_workspace_from_files, espeak,  # noqa: E402
                              fit, pink_noise, silence, tone, white_noise)
@@ -297,12 +298,12 @@ def print_curve(name: str, grid: tuple[float, ...], default: float, seed_cer: fl
                 at: Callable[[float], tuple[tuple[float, float], tuple[float, float, float]]]) -> None:
     print(f"\nthreshold of {name}: real kept / kept CER (x seed) | synthetic speech kept / non-speech rejected "
           "/ kept CER")
-    for threshold in grid:
-        (share, cer), (s_kept, j_rej, s_cer) = at(threshold)
+    rows = {threshold: at(threshold) for threshold in grid}
+    for threshold, ((share, cer), (s_kept, j_rej, s_cer)) in rows.items():
         marker = "  <- default" if threshold == default else ""
         print(f"  {threshold:4.2f}: {share:6.1%} / {cer:.3f} ({cer / seed_cer:.2f}x) | {s_kept:6.1%} / "
               f"{j_rej:6.1%} / {s_cer:.3f}{marker}")
-    eligible = [t for t in grid if at(t)[0][0] >= GOAL_KEPT and at(t)[1][0] >= GOAL_SYNTH_KEPT]
+    eligible = [t for t, (real, synthetic) in rows.items() if real[0] >= GOAL_KEPT and synthetic[0] >= GOAL_SYNTH_KEPT]
     print(f"highest threshold keeping >= {GOAL_KEPT:.0%} of real clips and >= {GOAL_SYNTH_KEPT:.0%} of synthetic "
           f"speech: {max(eligible) if eligible else 'none'} (default: {default})")
 
@@ -322,7 +323,8 @@ def main() -> int:
     parser.add_argument("--workspace", type=Path, default=None, help="where to build (default: a temp dir)")
     parser.add_argument("--data", type=Path, default=None,
                         help="where the packages' archives are kept (default: under WHISPER_HARVEST_CACHE)")
-    parser.add_argument("--encoder", default="auto", help="label's --encoder (compare ctranslate2 with torch-bf16)")
+    parser.add_argument("--encoder", default="auto", choices=ENCODERS,
+                        help="label's --encoder (compare ctranslate2 with torch-bf16)")
     args = parser.parse_args()
     base = args.workspace or Path(tempfile.mkdtemp(prefix="label-quality-"))
     data = args.data or Path(os.environ.get("WHISPER_HARVEST_CACHE", Path.home() / ".cache" / "whisper-harvest")) \

@@ -83,10 +83,12 @@ class Word:
 class Ct2Engine:
     """A loaded Whisper model plus the batched calls the labeller needs."""
 
-    def __init__(self, options: EngineOptions) -> None:
+    def __init__(self, options: EngineOptions, load_dir: Path | None = None) -> None:
+        """``load_dir``: load the weights of that folder as they are, instead of ``model_dir``
+        (or its int8 copy on CPU); the tests compare a float model with its int8 copy so."""
         self.options = options
-        model_dir = options.model_dir
-        if options.device == "cpu" and options.compute_type == "int8":
+        model_dir = load_dir or options.model_dir
+        if load_dir is None and options.device == "cpu" and options.compute_type == "int8":
             model_dir = int8_model_dir(model_dir)
         self.loaded_from = model_dir  # the folder whose weights are in memory
         # On CPU: one single-threaded CTranslate2 worker per thread, each decoding its share of
@@ -149,7 +151,7 @@ class Ct2Engine:
         if self._pool is None or count < 2:
             return call(batch, list(range(count)))
         array = np.asarray(batch)
-        shares = [rows for rows in np.array_split(np.arange(count), min(self.workers, count))]
+        shares = np.array_split(np.arange(count), min(self.workers, count))
         inputs = [np.ascontiguousarray(array[rows]) for rows in shares]  # alive until the calls return
         futures = [self._pool.submit(call, ctranslate2.StorageView.from_array(part), rows.tolist())
                    for part, rows in zip(inputs, shares)]

@@ -52,9 +52,5 @@ def _rounded(value: float | None) -> float | None:
 
 def text_agreement(text: str, other: str, language: str) -> float:
     """1 - CER between two models' texts for a window (scored as label's CER gate scores),
-    floored at 0; two empty texts agree fully."""
-    if not text.strip() and not other.strip():
-        return 1.0
-    if not text.strip() or not other.strip():
-        return 0.0
+    floored at 0; two texts that normalise to nothing agree fully, one of them alone not at all."""
     return max(0.0, 1.0 - character_error_rate(text, other, language))

@@ -207,22 +207,26 @@ class Labeller:
         return decode_longform(engine, windows, Timeline(self.workspace, windows), language, read, progress,
                                silent_below=silent_below)
 
+    def audio_seconds(self, windows: Sequence[WindowRecord]) -> float:
+        """Seconds of audio a decode of ``windows`` goes through in the run's mode (its progress total)."""
+        if self.options.mode == "windows":
+            return sum(w.duration for w in windows)
+        return max((w.end for w in windows), default=0.0)
+
     def add_agreement(self, records: list[LabelRecord], windows: Sequence[WindowRecord], language: str) -> None:
         """Each window's agreement with the --check-model's text for it (same mode, same language)."""
         engine = self.check_engine
         if engine is None or not records:
             return
-        with tqdm(total=len(windows), desc=f"check {windows[0].source_id}", unit="win", leave=False) as bar:
-            checks = self.decode_with(engine, windows, language, lambda seconds: None)
-            bar.update(len(windows))
+        with tqdm(total=self.audio_seconds(windows), desc=f"check {windows[0].source_id}", unit="s",
+                  leave=False) as bar:
+            checks = self.decode_with(engine, windows, language, bar.update)
         for record, check in zip(records, checks):
             record.agreement = round(text_agreement(record.text, check.text, language), 4)
 
     def label_source(self, source_id: str) -> list[LabelRecord]:
         windows = read_window_records(self.workspace, source_id)
-        seconds = (sum(w.duration for w in windows) if self.options.mode == "windows"
-                   else max((w.end for w in windows), default=0.0))
-        with tqdm(total=seconds, desc=f"label {source_id}", unit="s", leave=False) as bar:
+        with tqdm(total=self.audio_seconds(windows), desc=f"label {source_id}", unit="s", leave=False) as bar:
             language, decodes = self.decode(windows, bar)
         records = [label_record(w, d) for w, d in zip(windows, decodes)]
         self.add_agreement(records, windows, language)

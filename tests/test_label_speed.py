@@ -22,14 +22,9 @@ from whcore.workspace import Workspace
 
 
 def engine_on(model_dir, load_dir) -> Ct2Engine:
-    """A Ct2Engine whose weights come from ``load_dir`` exactly as given (no int8 copy)."""
-    engine = Ct2Engine.__new__(Ct2Engine)
-    engine.options = EngineOptions(model_dir=model_dir)
-    engine._fw = WhisperModel(str(load_dir), device="cpu", compute_type="int8", cpu_threads=2)
-    engine.model = engine._fw.model
-    engine._tokenizers = {}
-    engine.encoder, engine._torch_encoder, engine._pool, engine.workers = "ctranslate2", None, None, 1
-    return engine
+    """A Ct2Engine on CTranslate2's own encoder whose weights come from ``load_dir`` exactly as
+    given (no int8 copy)."""
+    return Ct2Engine(EngineOptions(model_dir=model_dir, encoder="ctranslate2"), load_dir=load_dir)
 
 
 def test_quantize_rows_is_ctranslate2s_rule():

@@ -63,9 +63,9 @@ def read_ct2_variables(model_bin: Path, prefix: str = "") -> dict[str, np.ndarra
         if spec != "WhisperSpec":
             raise UserError(f"{model_bin} holds a {spec}, not a Whisper model; give a Whisper model")
         _u32(handle)  # spec revision
-        raw = dict(_variable(handle, prefix) for _ in range(_u32(handle)))
+        read = (_variable(handle, prefix) for _ in range(_u32(handle)))
+        raw = {name: array for name, array in read if name is not None}
         aliases = dict((_string(handle), _string(handle)) for _ in range(_u32(handle)))
-    raw.pop(None, None)  # type: ignore[call-overload]  # the skipped variables
     aliases = {alias: target for alias, target in aliases.items() if alias.startswith(prefix) and target in raw}
     variables = {}
     for name, array in raw.items():
