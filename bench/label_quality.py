@@ -78,6 +78,7 @@ sys.path.insert(0, str(REPO / "tests"))
 
 import numpy as np  # noqa: E402
 
+from label.backend_ct2 import EngineOptions  # noqa: E402
 from label.cli import main as label_main  # noqa: E402
 from label.encoder_torch import ENCODERS  # noqa: E402
 from label.filters import FilterThresholds, check_agreement, check_confidence  # noqa: E402
@@ -325,6 +326,9 @@ def main() -> int:
                         help="where the packages' archives are kept (default: under WHISPER_HARVEST_CACHE)")
     parser.add_argument("--encoder", default="auto", choices=ENCODERS,
                         help="label's --encoder (compare ctranslate2 with torch-bf16)")
+    parser.add_argument("--more-signals", action="store_true",
+                        help="also rank the real clips by the further signals of bench/label_signals.py "
+                             "(sampling, beam search, forced likelihood; ~3 more minutes on 2 cores)")
     args = parser.parse_args()
     base = args.workspace or Path(tempfile.mkdtemp(prefix="label-quality-"))
     data = args.data or Path(os.environ.get("WHISPER_HARVEST_CACHE", Path.home() / ".cache" / "whisper-harvest")) \
@@ -345,6 +349,14 @@ def main() -> int:
     print(f"default filters (--min-word-prob {default}): kept {kept_share:.1%}, kept CER {kept_cer:.3f}")
     print_ranking(real, real_truth, round(kept_share * len(real)), seed_cer)
     print_ranking(real, real_truth, round(GOAL_KEPT * len(real)), seed_cer)
+    if args.more_signals:
+        from label_signals import print_study
+        from whcore.offline_model import assemble_offline_base
+
+        print_study(base / "real", real, lambda r, text: cer_of(dataclasses.replace(r, text=text), real_truth),
+                    round(GOAL_KEPT * len(real)), EngineOptions(model_dir=assemble_offline_base(),
+                                                                cpu_threads=os.cpu_count() or 2,
+                                                                encoder=args.encoder), check_model_dir())
     print_curve("--min-word-prob", THRESHOLDS, default, seed_cer,
                 lambda t: (real_at(real, real_truth, t), synthetic_at(synthetic, synthetic_truth, t)))
     print_curve("--min-agreement (with --check-model tiny.en, --min-word-prob at its default)", AGREEMENTS,
