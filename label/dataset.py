@@ -30,7 +30,7 @@ from whcore.workspace import Workspace
 
 QUALITY_COLUMNS = ("language", "language_prob", "avg_logprob", "mean_word_prob", "min_word_prob",
                    "no_speech_prob", "compression_ratio", "chars_per_second", "speech_ratio", "reference_cer")
-CONFIDENCE_BINS = (0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0001)  # mean word probability histogram edges
+CONFIDENCE_BINS = (0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0001)  # histogram edges of 0-1 signals
 COLUMNS = ("file_name", "transcription", "source_id", "start", "end") + QUALITY_COLUMNS
 
 
@@ -98,13 +98,25 @@ def public_url(url: str) -> str:
 
 def confidence_table(records: Sequence[LabelRecord]) -> list[str]:
     """Markdown rows: how many kept and rejected windows fall in each mean-word-probability bin."""
-    lines = ["| mean word probability | kept | rejected |", "|---|---|---|"]
+    return binned_table(records, "mean_word_prob", "mean word probability", "no words")
+
+
+def agreement_table(records: Sequence[LabelRecord]) -> list[str]:
+    """The same for the agreement with ``--check-model``; none when no check model ran."""
+    if all(r.agreement is None for r in records):
+        return []
+    return binned_table(records, "agreement", "agreement with the check model", "not checked")
+
+
+def binned_table(records: Sequence[LabelRecord], attribute: str, title: str, missing: str) -> list[str]:
+    """Kept and rejected windows per ``CONFIDENCE_BINS`` bin of a 0-1 signal, as markdown rows."""
+    lines = [f"| {title} | kept | rejected |", "|---|---|---|"]
     for lo, hi in zip(CONFIDENCE_BINS, CONFIDENCE_BINS[1:]):
-        inside = [r for r in records if r.mean_word_prob is not None and lo <= r.mean_word_prob < hi]
+        inside = [r for r in records if getattr(r, attribute) is not None and lo <= getattr(r, attribute) < hi]
         lines.append(f"| {lo:.1f}-{min(hi, 1.0):.1f} | {sum(r.kept for r in inside)} | "
                      f"{sum(not r.kept for r in inside)} |")
-    none = [r for r in records if r.mean_word_prob is None]
-    lines.append(f"| no words | {sum(r.kept for r in none)} | {sum(not r.kept for r in none)} |")
+    none = [r for r in records if getattr(r, attribute) is None]
+    lines.append(f"| {missing} | {sum(r.kept for r in none)} | {sum(not r.kept for r in none)} |")
     return lines
 
 
@@ -131,6 +143,10 @@ def dataset_card(summary: DatasetSummary, sources: Sequence[SourceRecord], langu
     lines += ["", "| rejected by | windows |", "|---|---|"]
     lines += [f"| {flag} | {count} |" for flag, count in sorted(flag_counts.items())] or ["| (none) | 0 |"]
     lines += ["", "## Confidence of kept and rejected windows", ""] + confidence_table(records)
+    agreement = agreement_table(records)
+    if agreement:
+        lines += ["", "Agreement of each label with the check model's text for the same window "
+                  "(1 - CER between the two):", ""] + agreement
     lines += ["", "## Sources and attribution", "", "| source_id | title | uploader | URL | licence |",
               "|---|---|---|---|---|"]
     for source in sorted(sources, key=lambda s: s.source_id):

@@ -2,7 +2,8 @@
 
 Hours per source, kept/rejected windows by reason, and the distributions of
 the confidence signals (mean and minimum word probability, average
-log-probability) and of the speaking rate, kept vs rejected: a threshold that
+log-probability, and the agreement with ``--check-model`` where one ran) and of
+the speaking rate, kept vs rejected: a threshold that
 cuts through the kept mass, or rejected windows piled up at high confidence,
 shows at a glance. matplotlib's Agg backend draws without a display.
 """
@@ -26,7 +27,8 @@ MAX_SOURCES_SHOWN = 30
 
 def draw_report(records: Sequence[LabelRecord], path: Path) -> Path:
     """Write the report PNG to ``path`` atomically and return it."""
-    figure, axes = plt.subplots(3, 2, figsize=(12, 12))
+    checked = any(r.agreement is not None for r in records)
+    figure, axes = plt.subplots(4 if checked else 3, 2, figsize=(12, 16 if checked else 12))
     hours: dict[str, float] = collections.defaultdict(float)
     for record in records:
         if record.kept:
@@ -41,10 +43,14 @@ def draw_report(records: Sequence[LabelRecord], path: Path) -> Path:
                                                                for n in names])
     axes[0, 1].set_title("windows kept / rejected by reason")
     axes[0, 1].tick_params(axis="x", rotation=45)
-    for ax, attribute, title in ((axes[1, 0], "mean_word_prob", "mean word probability (confidence)"),
-                                 (axes[1, 1], "min_word_prob", "minimum word probability"),
-                                 (axes[2, 0], "avg_logprob", "average log-probability"),
-                                 (axes[2, 1], "chars_per_second", "speaking rate (characters / s)")):
+    panels = [(axes[1, 0], "mean_word_prob", "mean word probability (confidence)"),
+              (axes[1, 1], "min_word_prob", "minimum word probability"),
+              (axes[2, 0], "avg_logprob", "average log-probability"),
+              (axes[2, 1], "chars_per_second", "speaking rate (characters / s)")]
+    if checked:
+        panels.append((axes[3, 0], "agreement", "agreement with the check model (1 - CER)"))
+        draw_agreement_scatter(axes[3, 1], records)
+    for ax, attribute, title in panels:
         kept = [getattr(r, attribute) for r in records if r.kept and getattr(r, attribute) is not None]
         rejected = [getattr(r, attribute) for r in records if not r.kept and getattr(r, attribute) is not None]
         ax.hist([kept, rejected], bins=30, label=["kept", "rejected"], color=["tab:green", "tab:red"],
@@ -56,3 +62,16 @@ def draw_report(records: Sequence[LabelRecord], path: Path) -> Path:
         figure.savefig(tmp, format="png", dpi=80)
     plt.close(figure)
     return path
+
+
+def draw_agreement_scatter(ax, records: Sequence[LabelRecord]) -> None:  # noqa: ANN001
+    """Agreement against mean word probability: labels the seed is sure of that the check
+    model contradicts sit at the bottom right, the ones the confidence filter alone keeps."""
+    for kept, colour, name in ((True, "tab:green", "kept"), (False, "tab:red", "rejected")):
+        points = [(r.mean_word_prob, r.agreement) for r in records
+                  if r.kept == kept and r.mean_word_prob is not None and r.agreement is not None]
+        ax.scatter([p for p, _ in points], [a for _, a in points], s=8, c=colour, label=name, alpha=0.6)
+    ax.set_xlabel("mean word probability")
+    ax.set_ylabel("agreement")
+    ax.set_title("agreement vs confidence")
+    ax.legend()

@@ -295,6 +295,10 @@ def test_check_model_agreement_on_every_record(fresh, tmp_path):
     assert label_main(["--workspace", str(root), "--language", "en", "--check-model", str(tiny_en())]) == 0
     records = labels_of(root)
     assert all(r.agreement is not None and 0.0 <= r.agreement <= 1.0 for r in records)
+    card = (root / "dataset" / "README.md").read_text(encoding="utf-8")
+    assert "| agreement with the check model | kept | rejected |" in card
+    agreement_rows = card.split("| agreement with the check model |")[1].split("\n\n")[0]
+    assert sum(int(row.split("|")[2]) for row in agreement_rows.splitlines()[2:]) == sum(r.kept for r in records)
     speech = [r for r in records if r.kept]
     assert speech and not any(r.flags == ["disagreement"] for r in records)  # clean speech: they agree
     assert label_main(["--workspace", str(root), "--language", "en", "--check-model", str(tiny_en()),
