@@ -60,7 +60,8 @@ class ClipEvidence:
     seed_logp_of_check: float = EMPTY_LOGPROB
 
 
-def forced_logprob(engine: Ct2Engine, encoded, texts: Sequence[str], frames: Sequence[int]) -> list[float]:  # noqa: ANN001
+def forced_logprob(engine: Ct2Engine, encoded: ctranslate2.StorageView, texts: Sequence[str],
+                   frames: Sequence[int]) -> list[float]:
     """Mean token log-probability of each text under ``engine`` for its audio (teacher forcing)."""
     tokenizer = engine.tokenizer("en")
     scores = []
@@ -76,7 +77,7 @@ def forced_logprob(engine: Ct2Engine, encoded, texts: Sequence[str], frames: Seq
     return scores
 
 
-def sampled_texts(engine: Ct2Engine, encoded, temperature: float) -> list[tuple[str, ...]]:  # noqa: ANN001
+def sampled_texts(engine: Ct2Engine, encoded: ctranslate2.StorageView, temperature: float) -> list[tuple[str, ...]]:
     """``SAMPLES`` texts per input, sampled from the full distribution at ``temperature``."""
     tokenizer = engine.tokenizer("en")
     prompt = engine.faster_whisper_model.get_prompt(tokenizer, previous_tokens=[], without_timestamps=True)

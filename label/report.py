@@ -64,7 +64,7 @@ def draw_report(records: Sequence[LabelRecord], path: Path) -> Path:
     return path
 
 
-def draw_agreement_scatter(ax, records: Sequence[LabelRecord]) -> None:  # noqa: ANN001
+def draw_agreement_scatter(ax: matplotlib.axes.Axes, records: Sequence[LabelRecord]) -> None:
     """Agreement against mean word probability: labels the seed is sure of that the check
     model contradicts sit at the bottom right, the ones the confidence filter alone keeps."""
     for kept, colour, name in ((True, "tab:green", "kept"), (False, "tab:red", "rejected")):
