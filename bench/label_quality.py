@@ -481,9 +481,9 @@ def main() -> int:
     print()
     ok = verdict("default filters", real_at(real, real_truth, default),
                  synthetic_at(synthetic, synthetic_truth, default), seed_cer)
-    ok = print_back_to_back(back_to_back) and ok
     verdict("with --check-model tiny.en", real_at(real, real_truth, default, agreement),
             synthetic_at(synthetic, synthetic_truth, default, agreement), seed_cer)
+    ok = print_back_to_back(back_to_back) and ok
     print(f"load: {os.getloadavg()[0]:.2f} (1 min average, {os.cpu_count()} cores)")
     return 0 if ok else 1
 
