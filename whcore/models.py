@@ -23,9 +23,8 @@ from typing import Any, Literal
 from whcore.ct2_convert import CONVERTER_VERSION, convert_ct2_to_transformers
 from whcore.errors import UserError
 from whcore.model_cache import build_lock, cache_dir
-from whcore.publish import publish_folder
+from whcore.publish import publish_folder, read_provenance
 from whcore.offline_model import MODEL_BIN_SHA256, OFFLINE_BASE_SPEC, assemble_offline_base
-from whcore.publish import read_provenance as _read_provenance
 
 ModelKind = Literal["ct2", "transformers", "hub"]
 
@@ -84,7 +83,7 @@ def ct2_model_dir(spec: str) -> Path:
     model = resolve_model(spec)
     if model.kind == "ct2":
         parent = model.path.parent
-        if (model.path.name == CT2_EXPORT_SUBDIR and "weights" in (_read_provenance(model.path) or {})
+        if (model.path.name == CT2_EXPORT_SUBDIR and "weights" in (read_provenance(model.path) or {})
                 and (parent / "config.json").is_file() and not export_is_current(parent)):
             # DIR/ct2 named directly, but recorded as made from other weights than DIR's now.
             return _convert_to_ct2(parent, cache_dir() / "ct2" / _local_cache_name(parent))
@@ -105,7 +104,7 @@ def ct2_model_dir(spec: str) -> Path:
 def export_is_current(folder: Path) -> bool:
     """Whether ``folder/ct2`` records (in its provenance marker) the fingerprint of the weights
     in ``folder``; an export without that record counts as stale."""
-    recorded = (_read_provenance(folder / CT2_EXPORT_SUBDIR) or {}).get("weights")
+    recorded = (read_provenance(folder / CT2_EXPORT_SUBDIR) or {}).get("weights")
     return recorded is not None and recorded == model_fingerprint(str(folder))
 
 
