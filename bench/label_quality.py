@@ -101,6 +101,7 @@ from label.backend_ct2 import EngineOptions  # noqa: E402
 from label.cli import main as label_main  # noqa: E402
 from label.encoder_torch import ENCODERS  # noqa: E402
 from label.filters import FilterThresholds, check_agreement, check_confidence  # noqa: E402
+from label_signals import top_mean  # noqa: E402
 from label_workspace import (SENTENCES, AudioSource, build_workspace, build_workspace_from_files, espeak,  # noqa: E402
                              fit, pink_noise, silence, tone, white_noise)
 from whcore.atomic import read_jsonl  # noqa: E402
@@ -328,6 +329,11 @@ def label(root: Path, encoder: str) -> list[LabelRecord]:
     judged afterwards), with the check model, so every record carries its agreement."""
     label_main(["--workspace", str(root), "--language", "en", "--disable-filter", "low_confidence",
                 "--disable-filter", "disagreement", "--check-model", str(check_model_dir()), "--encoder", encoder])
+    return read_labels(root)
+
+
+def read_labels(root: Path) -> list[LabelRecord]:
+    """Every label record of a workspace."""
     return [LabelRecord.from_dict(r) for path in sorted((root / "labels").glob("*.jsonl")) for r in read_jsonl(path)]
 
 
@@ -381,9 +387,9 @@ def print_ranking(real: list[LabelRecord], truth: dict, count: int, seed_cer: fl
     signals["agreement with tiny.en"] = lambda r: -1.0 if r.agreement is None else r.agreement
     signals["true CER (best possible)"] = lambda r: -cer_of(r, truth)
     print(f"keeping the {count} clips each signal ranks highest (no other filter):")
+    cers = [cer_of(r, truth) for r in real]
     for name, signal in signals.items():
-        ranked = sorted(real, key=signal, reverse=True)[:count]
-        chosen = mean([cer_of(r, truth) for r in ranked])
+        chosen = top_mean([signal(r) for r in real], cers, count)
         print(f"  {name:<26} kept CER {chosen:.3f} ({chosen / seed_cer:.2f}x)")
 
 
@@ -404,7 +410,7 @@ def print_curve(name: str, grid: tuple[float, ...], default: float, seed_cer: fl
 def print_origins(real: list[LabelRecord], truth: dict, origin_of: dict[str, str], seed_cer: float,
                   default: float, agreement: float) -> None:
     """Seed CER, and share kept / kept CER with and without the check model, per origin: the
-    MFA developer's 40-odd takes of one phrase in odd voices must not hide how the rest fares."""
+    MFA developer's 52 takes of one phrase in odd voices must not hide how the rest fares."""
     print("\nper origin: clips, seed CER | default filters kept / kept CER | with --check-model kept / kept CER")
     for origin in sorted(set(origin_of.values())):
         group = [r for r in real if origin_of[r.source_id] == origin]
@@ -444,8 +450,7 @@ def main() -> int:
     real = [r for r in label(base / "real", args.encoder) if (r.source_id, r.index) in real_truth]
     build_back_to_back(base / "real-long", clips)
     assert label_main(["--workspace", str(base / "real-long"), "--language", "en", "--encoder", args.encoder]) == 0
-    back_to_back = [LabelRecord.from_dict(r) for path in sorted((base / "real-long" / "labels").glob("*.jsonl"))
-                    for r in read_jsonl(path)]
+    back_to_back = read_labels(base / "real-long")
     synthetic_truth = build_synthetic(base / "synthetic")
     synthetic = label(base / "synthetic", args.encoder)
 

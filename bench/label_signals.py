@@ -95,7 +95,6 @@ def gather(root: Path, records: Sequence[LabelRecord], seed: EngineOptions, chec
     audios = [soundfile.read(root / r.path, dtype="float32")[0] for r in records]
     frames = [min(3000, len(a) // 160) for a in audios]
     engines = {"seed": Ct2Engine(seed), "check": Ct2Engine(replace(seed, model_dir=check_dir))}
-    beams = {name: Ct2Engine(replace(engine.options, beam_size=BEAM)) for name, engine in engines.items()}
     evidence = [ClipEvidence(label=r.text) for r in records]
     # Seeded and on one CTranslate2 worker, the samples are the same on every run: each worker
     # has its own random generator and which worker takes a batch varies, so two workers gave
@@ -107,8 +106,8 @@ def gather(root: Path, records: Sequence[LabelRecord], seed: EngineOptions, chec
         batch, counts = [audios[i] for i in rows], [frames[i] for i in rows]
         encoded = {name: engine.encode(batch) for name, engine in engines.items()}
         check = engines["check"].decode(encoded["check"], "en", english[:len(rows)])
-        check_beam = beams["check"].decode(encoded["check"], "en", english[:len(rows)])
-        seed_beam = beams["seed"].decode(encoded["seed"], "en", english[:len(rows)])
+        check_beam = engines["check"].decode(encoded["check"], "en", english[:len(rows)], beam_size=BEAM)
+        seed_beam = engines["seed"].decode(encoded["seed"], "en", english[:len(rows)], beam_size=BEAM)
         seed_samples = sampled_texts(engines["seed"], encoded["seed"], SEED_TEMPERATURE)
         check_samples = sampled_texts(engines["check"], encoded["check"], CHECK_TEMPERATURE)
         labels = [evidence[i].label for i in rows]
@@ -126,6 +125,13 @@ def gather(root: Path, records: Sequence[LabelRecord], seed: EngineOptions, chec
             for name, values in scores.items():
                 setattr(e, name, values[k])
     return evidence
+
+
+def top_mean(scores: Sequence[float], cers: Sequence[float], count: int) -> float:
+    """Mean CER of the ``count`` clips with the highest ``scores`` (what keeping the clips a
+    signal ranks highest would give)."""
+    top = sorted(range(len(scores)), key=lambda i: scores[i], reverse=True)[:count]
+    return statistics.fmean(cers[i] for i in top)
 
 
 def _agree(text: str, others: Sequence[str]) -> float:
@@ -156,20 +162,18 @@ def print_study(root: Path, records: Sequence[LabelRecord], cer: Callable[[Label
                 count: int, seed: EngineOptions, check_dir: Path) -> None:
     """The kept CER at ``count`` clips for each signal; ``cer(record, text)`` scores a text."""
     evidence = gather(root, records, seed, check_dir)
-    seed_cer = statistics.fmean(cer(r, r.text) for r in records)
+    label_cers = [cer(r, r.text) for r in records]
+    seed_cer = statistics.fmean(label_cers)
     print(f"\nmore signals from the two installable models (keeping the {count} clips each ranks highest; "
           f"seed mean CER {seed_cer:.3f}):")
     ranked = {**{name: [signal(e) for e in evidence] for name, signal in SIGNALS.items()},
               "agreement with check model, greedy (label's)": [_agree(e.label, [e.check_greedy]) for e in evidence],
-              "true CER (best possible)": [-cer(r, r.text) for r in records]}
+              "true CER (best possible)": [-c for c in label_cers]}
     for name, values in ranked.items():
-        top = sorted(range(len(records)), key=lambda i: values[i], reverse=True)[:count]
-        kept = statistics.fmean(cer(records[i], records[i].text) for i in top)
+        kept = top_mean(values, label_cers, count)
         print(f"  {name:<46} kept CER {kept:.3f} ({kept / seed_cer:.2f}x)")
-    chosen = [joint_choice(e) for e in evidence]
-    chosen_cer = statistics.fmean(cer(r, t) for r, t in zip(records, chosen))
-    top = sorted(range(len(records)), key=lambda i: _agree(evidence[i].label, [evidence[i].check_greedy]),
-                 reverse=True)[:count]
-    kept = statistics.fmean(cer(records[i], chosen[i]) for i in top)
+    chosen_cers = [cer(r, joint_choice(e)) for r, e in zip(records, evidence)]
+    chosen_cer = statistics.fmean(chosen_cers)
+    kept = top_mean(ranked["agreement with check model, greedy (label's)"], chosen_cers, count)
     print(f"  labels chosen by joint likelihood: mean CER {chosen_cer:.3f} over all clips "
           f"({chosen_cer / seed_cer:.2f}x); the {count} with the highest agreement {kept:.3f} ({kept / seed_cer:.2f}x)")

@@ -174,13 +174,14 @@ class Ct2Engine:
         return self.language_probs(self.encode(audios))
 
     def decode(self, encoded: ctranslate2.StorageView, language: str,
-               detected: Sequence[tuple[str, float]]) -> list[Decoded]:
-        """Greedy (or beam) decoding without timestamps, in ``language``."""
+               detected: Sequence[tuple[str, float]], beam_size: int | None = None) -> list[Decoded]:
+        """Greedy (or beam) decoding without timestamps, in ``language``; ``beam_size``
+        overrides the options' for this call (same loaded model)."""
         tokenizer = self.tokenizer(language)
         prompt = self._fw.get_prompt(tokenizer, previous_tokens=[], without_timestamps=True)
         results = self._parallel(lambda part, rows: self.model.generate(
             part, [list(prompt) for _ in rows],
-            beam_size=self.options.beam_size, max_length=self._fw.max_length,
+            beam_size=beam_size or self.options.beam_size, max_length=self._fw.max_length,
             suppress_blank=True, suppress_tokens=[-1], return_scores=True,
             return_no_speech_prob=True), encoded)
         decoded = []
