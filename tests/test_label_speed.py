@@ -102,6 +102,19 @@ def test_workers_share_a_batch_out_and_give_the_results_back_in_order(example_au
     assert [[w.text for w in ws] for ws in words_two] == [[w.text for w in ws] for ws in words_one]
 
 
+def test_decode_beam_size_override_is_a_beam_engines_decode(example_audio):
+    """``decode(beam_size=5)`` on a greedy engine gives what an engine built for beam 5 gives."""
+    source = ct2_model_dir("offline-base")
+    clips = [decode_audio(str(example_audio), sampling_rate=SAMPLE_RATE)[:30 * SAMPLE_RATE]]
+    greedy = Ct2Engine(EngineOptions(model_dir=source, encoder="ctranslate2"))
+    beam = Ct2Engine(EngineOptions(model_dir=source, encoder="ctranslate2", beam_size=5))
+    english = [("en", 1.0)]
+    overridden = greedy.decode(greedy.encode(clips), "en", english, beam_size=5)
+    built = beam.decode(beam.encode(clips), "en", english)
+    assert overridden[0].text and [d.tokens for d in overridden] == [d.tokens for d in built]
+    assert overridden[0].avg_logprob == built[0].avg_logprob
+
+
 def test_encoder_auto_picks_torch_only_on_a_cpu_with_amx_bf16(tmp_path, monkeypatch):
     with_amx, without = tmp_path / "amx", tmp_path / "plain"
     with_amx.write_text("processor\t: 0\nflags\t\t: fpu avx512f avx512_bf16 amx_bf16 amx_tile amx_int8\n")
