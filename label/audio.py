@@ -1,8 +1,8 @@
 """Window audio in: 16 kHz mono float32 arrays, read only when and where needed.
 
-Windows are the 16 kHz PCM WAV files segment wrote, so soundfile reads them
-directly (and reads any sample range of them without reading the rest), with
-no ffmpeg process per window. A source's long-form audio is the timeline its
+Windows are read through ``whcore.window_audio`` (the source's FLAC that segment
+stored, or a window's own WAV), which reads any sample range without the rest
+and needs no ffmpeg process per window. A source's long-form audio is the timeline its
 windows cover: ``Timeline`` reads any span of it from the windows that hold
 that span, so labelling never needs the original download, sees exactly the
 samples segment cut, and holds at most one batch of 30 s chunks in memory
@@ -16,8 +16,7 @@ from pathlib import Path, PurePosixPath
 from typing import Sequence
 
 import numpy as np
-import soundfile
-
+from whcore import window_audio
 from whcore.errors import SourceError
 from whcore.records import SAMPLE_RATE, WindowRecord, seconds_to_samples
 from whcore.workspace import Workspace
@@ -36,24 +35,9 @@ def inside_workspace(workspace: Workspace, relative: str, what: str) -> Path:
     return workspace.root / os.path.normpath(relative)
 
 
-def read_window(path: Path, start: int = 0, stop: int | None = None) -> np.ndarray:
-    """Samples ``start:stop`` of one window file as float32 in [-1, 1]; mono 16 kHz is required."""
-    try:
-        with soundfile.SoundFile(str(path)) as handle:
-            if handle.samplerate != SAMPLE_RATE:
-                raise SourceError(f"window {path} is {handle.samplerate} Hz, not {SAMPLE_RATE}: "
-                                  "rerun `python -m segment`")
-            handle.seek(min(start, handle.frames))
-            frames = (handle.frames if stop is None else min(stop, handle.frames)) - handle.tell()
-            samples = handle.read(max(frames, 0), dtype="float32", always_2d=True)
-    except (OSError, RuntimeError, soundfile.LibsndfileError) as error:
-        raise SourceError(f"window {path} cannot be read ({error}): rerun `python -m segment`") from None
-    return samples.mean(axis=1) if samples.shape[1] > 1 else samples[:, 0]
-
-
 def read_windows(workspace: Workspace, windows: Sequence[WindowRecord]) -> list[np.ndarray]:
     """The audio of a few windows (callers pass one batch at a time)."""
-    return [read_window(inside_workspace(workspace, w.path, "window")) for w in windows]
+    return list(window_audio.read_windows(workspace, windows))
 
 
 class Timeline:
@@ -66,7 +50,8 @@ class Timeline:
 
     def __init__(self, workspace: Workspace, windows: Sequence[WindowRecord]) -> None:
         ordered = sorted(windows, key=lambda w: (w.start, w.index))
-        self._paths = [inside_workspace(workspace, w.path, "window") for w in ordered]
+        self._workspace = workspace
+        self._windows = ordered
         self._starts = np.array([seconds_to_samples(w.start) for w in ordered], dtype=np.int64)
         ends = np.array([seconds_to_samples(w.end) for w in ordered], dtype=np.int64)
         # the samples each window supplies: from its start to the next window's start (or its end)
@@ -83,10 +68,11 @@ class Timeline:
             return out
         first = max(int(np.searchsorted(self._starts, start, side="right")) - 1, 0)
         last = int(np.searchsorted(self._starts, stop, side="left"))
-        for i in range(first, last):
-            lo, hi = max(start, int(self._starts[i])), min(stop, int(self._owned_ends[i]))
-            if hi > lo:
-                offset = int(self._starts[i])
-                samples = read_window(self._paths[i], lo - offset, hi - offset)
-                out[lo - start:lo - start + len(samples)] = samples
+        with window_audio.WindowReader(self._workspace) as reader:
+            for i in range(first, last):
+                lo, hi = max(start, int(self._starts[i])), min(stop, int(self._owned_ends[i]))
+                if hi > lo:
+                    offset = int(self._starts[i])
+                    samples = reader.read(self._windows[i], lo - offset, hi - offset)
+                    out[lo - start:lo - start + len(samples)] = samples
         return out

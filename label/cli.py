@@ -10,7 +10,8 @@ from typing import Sequence
 from label.backend_ct2 import EngineOptions
 from label.encoder_torch import ENCODERS, resolve_encoder
 from label.filters import FILTER_NAMES, FilterThresholds
-from label.run import BACKENDS, KEEP_SCOPES, MODES, TEXT_SOURCES, LabelOptions, RunSummary, label_sources
+from label.run import (BACKENDS, DATASET_FORMATS, KEEP_SCOPES, MODES, PARQUET, TEXT_SOURCES, LabelOptions,
+                       RunSummary, label_sources)
 from label.script import NO_SCRIPT, SCRIPTS, validate_script
 from whcore.cli import exit_code, make_parser, non_negative_float, positive_int
 from whcore.errors import UserError
@@ -20,7 +21,8 @@ from whcore.workspace import Workspace, open_workspace, workspace_lock
 
 STAGE = "label"
 DESCRIPTION = """Pseudo-label every segmented window with Whisper, reject bad windows, and rebuild
-<workspace>/dataset/ (Hugging Face audiofolder: train/ and test/, split by source).
+<workspace>/dataset/ (sharded Parquet that load_dataset("<workspace>/dataset") reads,
+or an audiofolder with --format audiofolder; train and test split by source).
 
 Decoding is greedy (--beam-size 1) by default, for speed. The default --mode longform decodes
 each source once in 30 s chunks and gives each window the words whose times fall in it
@@ -174,6 +176,10 @@ def build_parser() -> argparse.ArgumentParser:
     out = parser.add_argument_group("dataset and scaling")
     out.add_argument("--test-fraction", type=fraction, default=0.1, help="share of sources (by stable "
                      "hash of the id) in the test split; with one source, the share of its time")
+    out.add_argument("--format", choices=DATASET_FORMATS, default=PARQUET, dest="dataset_format",
+                     help="parquet: dataset/data/*.parquet shards of whole sources (~500 MB each) with each "
+                          "window's audio embedded, rebuilt incrementally; audiofolder: one WAV file per "
+                          "window plus metadata.csv per split (small corpora)")
     out.add_argument("--shard", type=parse_shard, default=None, metavar="I/N",
                      help="label only shard I of N (0-based); default: RANK/WORLD_SIZE from accelerate "
                           "launch, else 0/1")
@@ -232,7 +238,7 @@ def options_from(args: argparse.Namespace) -> LabelOptions:
                         language=language, mode=args.mode, keep_fraction=args.keep_fraction,
                         keep_scope=args.keep_scope,
                         script=args.script, text=args.text, thresholds=thresholds,
-                        test_fraction=args.test_fraction, engine=engine,
+                        test_fraction=args.test_fraction, dataset_format=args.dataset_format, engine=engine,
                         shard_index=shard_index, shard_count=shard_count,
                         check_model=args.check_model, check_model_dir=check_dir,
                         check_model_identity=model_fingerprint(args.check_model) if args.check_model else "")

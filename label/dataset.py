@@ -4,8 +4,12 @@ Layout::
 
     dataset/README.md                  dataset card (YAML header, attribution)
     dataset/train/metadata.csv         file_name, transcription, source_id, start, end, quality...
-    dataset/train/<source_id>/*.wav    hard links to the window files (copies across devices)
+    dataset/train/<source_id>/*.wav    the windows, cut from each source's FLAC (or hard links to
+                                       WAV windows of ``segment --format wav``)
     dataset/test/...
+
+This is ``label --dataset-format audiofolder``, for small corpora and the scripts
+that expect files; the default is sharded Parquet (``label.shards``).
 
 The whole folder is built under a temp name beside ``dataset/`` and swapped
 in by ``whcore.publish.publish_folder``, so readers see the old dataset or the
@@ -23,9 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+import soundfile
+
 from label.audio import inside_workspace
 from label.split import TEST, TRAIN, assign_splits
-from whcore.records import LabelRecord, SourceRecord
+from whcore.records import SAMPLE_RATE, LabelRecord, SourceRecord
+from whcore.window_audio import SOURCE_AUDIO_NAME, WindowReader
 from whcore.workspace import Workspace
 
 QUALITY_COLUMNS = ("language", "language_prob", "avg_logprob", "mean_word_prob", "min_word_prob",
@@ -48,6 +55,13 @@ def link_or_copy(source: Path, target: Path) -> None:
         os.link(source, target)
     except OSError:
         shutil.copy2(source, target)
+
+
+def window_wav_name(record: LabelRecord) -> str:
+    """``<source_id>_<start_ms>_<end_ms>.wav``: the name segment gives a WAV window."""
+    if Path(record.path).name != SOURCE_AUDIO_NAME:
+        return Path(record.path).name
+    return f"{record.source_id}_{round(record.start * 1000)}_{round(record.end * 1000)}.wav"
 
 
 def metadata_row(record: LabelRecord, file_name: str) -> dict:
@@ -73,14 +87,20 @@ def write_split_folders(workspace: Workspace, folder: Path, kept: Sequence[Label
     splits = assign_splits(kept, test_fraction)
     rows: dict[str, list[dict]] = {TRAIN: [], TEST: []}
     seconds = {TRAIN: 0.0, TEST: 0.0}
-    for record in sorted(kept, key=lambda r: (r.source_id, r.start, r.index)):
-        split = splits.get((record.source_id, record.index))
-        if split is None:
-            continue
-        file_name = f"{record.source_id}/{Path(record.path).name}"
-        link_or_copy(inside_workspace(workspace, record.path, "window"), folder / split / file_name)
-        rows[split].append(metadata_row(record, file_name))
-        seconds[split] += record.end - record.start
+    with WindowReader(workspace) as reader:
+        for record in sorted(kept, key=lambda r: (r.source_id, r.start, r.index)):
+            split = splits.get((record.source_id, record.index))
+            if split is None:
+                continue
+            file_name = f"{record.source_id}/{window_wav_name(record)}"
+            if Path(record.path).name == SOURCE_AUDIO_NAME:
+                (folder / split / record.source_id).mkdir(parents=True, exist_ok=True)
+                soundfile.write(str(folder / split / file_name), reader.read(record, dtype="int16"), SAMPLE_RATE,
+                                format="WAV", subtype="PCM_16")
+            else:
+                link_or_copy(inside_workspace(workspace, record.path, "window"), folder / split / file_name)
+            rows[split].append(metadata_row(record, file_name))
+            seconds[split] += record.end - record.start
     for split, split_rows in rows.items():
         (folder / split).mkdir(parents=True, exist_ok=True)
         (folder / split / "metadata.csv").write_text(metadata_csv(split_rows), encoding="utf-8")
@@ -122,13 +142,16 @@ def binned_table(records: Sequence[LabelRecord], attribute: str, title: str, mis
 
 def dataset_card(summary: DatasetSummary, sources: Sequence[SourceRecord], languages: Sequence[str],
                  model: str, flag_counts: dict[str, int], total_windows: int, settings: dict,
-                 records: Sequence[LabelRecord] = ()) -> str:
-    """README.md with a YAML header, per-split hours, filters, confidence and per-source attribution."""
+                 records: Sequence[LabelRecord] = (), configs: Sequence[str] = ()) -> str:
+    """README.md with a YAML header, per-split hours, filters, confidence and per-source attribution.
+
+    ``configs`` are YAML lines naming the data files of each split (the Parquet shards).
+    """
     hours = {split: summary.seconds[split] / 3600 for split in (TRAIN, TEST)}
     lines = ["---", "language:"] + [f"- {code}" for code in sorted(set(languages)) or ["und"]] + [
         "license: other", "task_categories:", "- automatic-speech-recognition",
         "pretty_name: whisper-harvest pseudo-labelled speech", "tags:", "- whisper-harvest",
-        "- pseudo-labels", "---", "", "# whisper-harvest corpus", "",
+        "- pseudo-labels", *configs, "---", "", "# whisper-harvest corpus", "",
         f"Pseudo-labelled with `{model}` by `python -m label`; every row is one window of a source "
         "with its decoded text and the model's confidence in it (`mean_word_prob`, `min_word_prob`, "
         "`avg_logprob`). Splits are by source (or by time with a one-window gap when there "

@@ -35,7 +35,7 @@ def label_record(window: WindowRecord, decode: WindowDecode) -> LabelRecord:
     """The unfiltered record of one window (flags are set by ``filters.apply_filters``)."""
     return LabelRecord(
         source_id=window.source_id, index=window.index, start=window.start, end=window.end,
-        path=window.path, text=decode.text, language=decode.language,
+        path=window.path, offset=window.offset, text=decode.text, language=decode.language,
         language_prob=round(decode.language_prob, 4), avg_logprob=round(decode.avg_logprob, 4),
         no_speech_prob=round(decode.no_speech_prob, 4),
         compression_ratio=round(compression_ratio(decode.text), 4),

@@ -26,13 +26,14 @@ from tqdm import tqdm
 from label.audio import Timeline, read_windows
 from label.backend_ct2 import Ct2Engine, EngineOptions
 from label.backend_hf import HfEngine, HfOptions
-from label.dataset import dataset_card, write_split_folders
+from label.dataset import DatasetSummary, dataset_card, write_split_folders
 from label.decoding import WindowDecode, decode_windows, detect_source_language
 from label.filters import FilterThresholds, apply_filters, apply_keep_fraction
 from label.longform import decode_longform
 from label.quality import label_record, text_agreement
 from label.report import draw_report
 from label.script import convert_script
+from label.shards import MANIFEST_NAME, ShardBuild, card_configs, manifest_text, write_shards
 from label.subtitles import SubtitleError, cer, parse_vtt, pick_subtitles, reference_texts
 from whcore.atomic import read_jsonl, sweep_temp_files, write_jsonl
 from whcore import lock
@@ -46,6 +47,8 @@ MODES = ("longform", "windows")
 BACKENDS = ("auto", "ct2", "transformers")  # auto = ct2: faster on CPU (int8) and GPU (fp16), see bench/
 TEXT_SOURCES = ("model", "subtitles")
 KEEP_SCOPES = ("source", "corpus")
+PARQUET, AUDIOFOLDER = "parquet", "audiofolder"
+DATASET_FORMATS = (PARQUET, AUDIOFOLDER)
 REPORT_NAME = "report.png"
 REJECTED_NAME = "rejected.csv"
 PROBE_INPUT_SECONDS = 30.0  # language probe windows are packed into inputs of this length
@@ -68,6 +71,7 @@ class LabelOptions:
     keep_fraction: float | None = None  # keep only this best share of the windows that pass the filters
     keep_scope: str = "source"  # the share is taken per source or over the whole corpus
     test_fraction: float = 0.1
+    dataset_format: str = PARQUET  # sharded Parquet with embedded audio, or an audiofolder of WAV files
     engine: EngineOptions | None = None
     shard_index: int = 0
     shard_count: int = 1
@@ -75,6 +79,10 @@ class LabelOptions:
     check_model: str | None = None  # a second model whose text each label is compared with
     check_model_dir: Path | None = None  # its CTranslate2 folder
     check_model_identity: str = ""  # its content fingerprint
+
+
+class DatasetIncomplete(SourceError):
+    """The dataset was published without some sources (their audio could not be read)."""
 
 
 @dataclass
@@ -323,6 +331,9 @@ def label_sources(workspace: Workspace, options: LabelOptions, log: Any) -> RunS
                             f"{', '.join(summary.failed[:5])}")
             try:
                 summary.dataset_built, summary.report = build_dataset(workspace, options, labelled, log)
+            except DatasetIncomplete as error:
+                log.error(str(error))
+                summary.dataset_failed = True
             except SourceError as error:
                 log.error(f"dataset not built: {error}")
                 summary.dataset_failed = True
@@ -348,7 +359,7 @@ def dataset_settings(options: LabelOptions) -> dict[str, Any]:
             else Path(options.model).name,
             "weights": options.model_identity, "backend": options.backend, "mode": options.mode,
             "language": options.language or "auto", "script": options.script, "text": options.text,
-            "test_fraction": options.test_fraction,
+            "test_fraction": options.test_fraction, "format": options.dataset_format,
             "keep_fraction": "all" if options.keep_fraction is None
             else f"{options.keep_fraction:g} per {options.keep_scope}",
             **{k: v for k, v in dataclasses.asdict(options.thresholds).items() if k != "disabled"},
@@ -399,21 +410,42 @@ def build_dataset(workspace: Workspace, options: LabelOptions, sources: Sequence
     source_records = [attribution_record(workspace, sid) for sid in sorted({r.source_id for r in kept})]
     flag_counts = collections.Counter(flag for r in records for flag in r.flags)
     languages = sorted({r.language for r in kept if r.language} | ({options.language} if options.language else set()))
+    shards: ShardBuild | None = None
     with publish_folder(workspace.dataset_dir, provenance={"params": params, "settings": settings}) as tmp:
-        summary = write_split_folders(workspace, tmp, kept, options.test_fraction)
+        if options.dataset_format == AUDIOFOLDER:
+            summary, configs = write_split_folders(workspace, tmp, kept, options.test_fraction), []
+        else:
+            shards = write_shards(workspace, tmp, kept, options.test_fraction, workspace.dataset_dir, log)
+            summary, configs = shard_summary(shards, len(kept)), card_configs(shards.shards)
+            (tmp / MANIFEST_NAME).write_text(manifest_text(shards.shards), encoding="utf-8")
         (tmp / "README.md").write_text(dataset_card(summary, source_records, languages,
                                                     settings["model"], dict(flag_counts), len(records),
-                                                    settings, records), encoding="utf-8")
+                                                    settings, records, configs), encoding="utf-8")
         (tmp / REJECTED_NAME).write_text(rejected_csv(records), encoding="utf-8")
         draw_report(records, tmp / REPORT_NAME)
     dataset = workspace.dataset_dir
-    journal.mark_done(DATASET_UNIT, params, hashed=[dataset / "train" / "metadata.csv",
-                                                    dataset / "test" / "metadata.csv", dataset / "README.md"],
+    if shards is not None:
+        log.info(f"dataset shards: {shards.reused} unchanged, {shards.written} written")
+        if shards.failed:
+            raise DatasetIncomplete(f"dataset published without {len(shards.failed)} source(s) whose audio cannot be read "
+                              f"({', '.join(sorted(shards.failed)[:5])}): rerun `python -m segment`, then label")
+        hashed, files = [dataset / MANIFEST_NAME, dataset / "README.md"], [dataset / s.file for s in shards.shards]
+    else:
+        hashed, files = [dataset / "train" / "metadata.csv", dataset / "test" / "metadata.csv",
+                         dataset / "README.md"], []
+    journal.mark_done(DATASET_UNIT, params, files=files, hashed=hashed,
                       extra={"rows": summary.rows, "rejected": len(records) - len(kept)})
     log.info(f"dataset rebuilt: train {summary.rows['train']} rows ({summary.seconds['train'] / 3600:.3f} h), "
              f"test {summary.rows['test']} rows ({summary.seconds['test'] / 3600:.3f} h), "
              f"{len(records) - len(kept)} windows rejected")
     return True, report_path
+
+
+def shard_summary(build: ShardBuild, kept: int) -> DatasetSummary:
+    """Rows and seconds per split of a Parquet build (what the card and the log report)."""
+    rows = {split: sum(s.rows for s in build.shards if s.split == split) for split in ("train", "test")}
+    seconds = {split: sum(s.seconds for s in build.shards if s.split == split) for split in ("train", "test")}
+    return DatasetSummary(rows=rows, seconds=seconds, left_out=kept - sum(rows.values()))
 
 
 def rejected_csv(records: Sequence[LabelRecord]) -> str:

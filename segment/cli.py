@@ -6,6 +6,7 @@ from typing import Sequence
 
 from whcore.cli import exit_code, make_parser, non_negative_float, positive_float, positive_int
 from whcore.journal import Journal, setup_logging
+from whcore.window_audio import FLAC_FORMAT, STORE_FORMATS
 from whcore.workspace import open_workspace, workspace_lock
 
 from segment.run import STAGE, SegmentOptions, segment_workspace
@@ -14,9 +15,12 @@ from segment.windows import make_plan
 
 DESCRIPTION = """\
 Decode each source in <workspace>/sources/ with ffmpeg to 16 kHz mono 16-bit
-PCM as a stream and cut it into windows, written to
-<workspace>/windows/<source_id>/<source_id>_<start_ms>_<end_ms>.wav with one
-record per window (start, end, RMS level, speech ratio) in windows.jsonl.
+PCM as a stream, store it once as <workspace>/windows/<source_id>/audio.flac
+(lossless) and cut it into windows: one record per window (start, end, its
+offset in audio.flac, RMS level, speech ratio) in windows.jsonl. Label, the
+dataset and finetune cut each window from audio.flac when they read it. With
+--format wav each window is written as its own file instead,
+windows/<source_id>/<source_id>_<start_ms>_<end_ms>.wav.
 
 Window rule: window k starts at k*(window-overlap) seconds and is exactly
 --window seconds long (to the sample). The last window ends at the end of the
@@ -47,6 +51,9 @@ def build_parser():  # noqa: ANN201 - argparse.ArgumentParser
     parser.add_argument("--vad-mode", type=int, choices=range(4), default=DEFAULT_VAD_MODE,
                         help="webrtcvad aggressiveness for the speech ratio: 0 keeps most, 3 drops most "
                              "non-speech")
+    parser.add_argument("--format", choices=STORE_FORMATS, default=FLAC_FORMAT, dest="store",
+                        help="flac: each source once as one lossless FLAC plus a window index (about half "
+                             "the bytes of WAV windows, one file per source); wav: one 16 kHz WAV file per window")
     parser.add_argument("--jobs", type=positive_int, default=2,
                         help="sources decoded at once (one ffmpeg process each)")
     return parser
@@ -55,7 +62,7 @@ def build_parser():  # noqa: ANN201 - argparse.ArgumentParser
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     plan = make_plan(args.window, args.overlap, args.min_tail, args.snap)
-    options = SegmentOptions(plan=plan, vad_mode=args.vad_mode, jobs=args.jobs)
+    options = SegmentOptions(plan=plan, vad_mode=args.vad_mode, jobs=args.jobs, store=args.store)
     workspace = open_workspace(args.workspace)
     with workspace_lock(workspace, STAGE):
         log = setup_logging(workspace, STAGE, args.verbose)

@@ -19,6 +19,7 @@ import shutil
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -29,13 +30,14 @@ from whcore.errors import SourceError
 from whcore.journal import Journal, source_unit
 from whcore.publish import publish_folder, sweep_stale
 from whcore.records import SAMPLE_RATE, SourceRecord, WindowRecord, samples_to_seconds
+from whcore.window_audio import FLAC_FORMAT, SOURCE_AUDIO_NAME, WAV_FORMAT
 from whcore.workspace import Workspace, require_sources
 
 from segment.decode import BYTES_PER_SAMPLE, READ_CHUNK_BYTES, pcm_chunks
 from segment.stream import cut_stream
 from segment.vad import StreamVad, rms_db
 from segment.windows import WindowPlan
-from segment.writer import WindowWriter, window_file_name
+from segment.writer import FlacStore, WindowWriter, window_file_name
 
 STAGE = "segment"
 LEGACY_OLD_PREFIX = ".old-"  # replaced results of earlier versions (their temps are swept as stale)
@@ -51,6 +53,7 @@ class SegmentOptions:
     plan: WindowPlan
     vad_mode: int  # webrtcvad aggressiveness 0..3
     jobs: int = 2  # sources decoded at once, one ffmpeg each
+    store: str = FLAC_FORMAT  # FLAC_FORMAT: each source once as FLAC + a window index; WAV_FORMAT: a WAV per window
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,9 @@ def unit_params(record: SourceRecord, options: SegmentOptions) -> dict[str, Any]
     return {"window_s": samples_to_seconds(plan.window), "overlap_s": samples_to_seconds(plan.window - plan.hop),
             "min_tail_s": samples_to_seconds(plan.min_tail), "snap_s": samples_to_seconds(plan.snap),
             "vad_mode": options.vad_mode, "rate_hz": SAMPLE_RATE, "audio": record.audio_path,
-            "sha256": record.sha256, "format": OUTPUT_FORMAT}
+            "sha256": record.sha256, "format": OUTPUT_FORMAT,
+            # absent for WAV windows, so workspaces cut before the FLAC store keep their DONE lines
+            **({"store": options.store} if options.store != WAV_FORMAT else {})}
 
 
 def load_sources(workspace: Workspace, journal: Journal) -> tuple[list[SourceRecord], list[SourceOutcome]]:
@@ -117,9 +122,9 @@ def sweep_staging(workspace: Workspace) -> None:
             shutil.rmtree(folder)
 
 
-def cut_source(workspace: Workspace, record: SourceRecord, options: SegmentOptions, writer: WindowWriter,
-               advance: Callable[[float], None]) -> tuple[list[WindowRecord], int]:
-    """Decode one source and write its windows with ``writer``; returns the records and samples decoded."""
+def cut_source(workspace: Workspace, record: SourceRecord, options: SegmentOptions,
+               writer: WindowWriter | FlacStore, advance: Callable[[float], None]) -> tuple[list[WindowRecord], int]:
+    """Decode one source and store it with ``writer``; returns the window records and samples decoded."""
     audio = workspace.resolve_record_path(record.audio_path, f"audio_path of source {record.source_id}")
     relative_dir = workspace.relative(workspace.source_windows_dir(record.source_id))
     decoded = 0
@@ -130,16 +135,17 @@ def cut_source(workspace: Workspace, record: SourceRecord, options: SegmentOptio
         for chunk in pcm_chunks(audio):
             decoded += len(chunk)
             vad.feed(chunk)
+            writer.add_samples(chunk)
             yield chunk
 
     windows: list[WindowRecord] = []
     reported = 0
     for cut in cut_stream(judged_chunks(), options.plan, READ_CHUNK_BYTES // BYTES_PER_SAMPLE):
-        name = window_file_name(record.source_id, cut.start, cut.end)
-        writer.write(name, cut.samples)
+        name, offset = writer.place(window_file_name(record.source_id, cut.start, cut.end), cut.start, cut.samples)
         windows.append(WindowRecord(source_id=record.source_id, index=cut.index,
                                     start=samples_to_seconds(cut.start), end=samples_to_seconds(cut.end),
-                                    path=f"{relative_dir}/{name}", rms_db=round(rms_db(cut.samples), 2),
+                                    path=f"{relative_dir}/{name}", offset=offset,
+                                    rms_db=round(rms_db(cut.samples), 2),
                                     speech_ratio=round(vad.speech_ratio(cut.start, cut.end), 4)))
         vad.forget_before(options.plan.bounds(cut.index + 1)[0] - options.plan.snap)
         advance(samples_to_seconds(cut.end - reported))
@@ -154,6 +160,11 @@ def cut_source(workspace: Workspace, record: SourceRecord, options: SegmentOptio
     return windows, decoded
 
 
+def open_store(options: SegmentOptions, staging: Path) -> WindowWriter | FlacStore:
+    """Where a source's audio goes: one FLAC (default) or a WAV per window."""
+    return WindowWriter(staging) if options.store == WAV_FORMAT else FlacStore(staging)
+
+
 def segment_source(workspace: Workspace, record: SourceRecord, options: SegmentOptions, journal: Journal,
                    log: Any, advance: Callable[[float], None]) -> SourceOutcome:
     """Cut one source unless the journal says it is done with these options."""
@@ -166,7 +177,7 @@ def segment_source(workspace: Workspace, record: SourceRecord, options: SegmentO
         return SourceOutcome(source_id, "skipped")
     final_dir = workspace.source_windows_dir(source_id)
     with publish_folder(final_dir, provenance={"stage": STAGE, "options": params}) as staging:
-        with WindowWriter(staging) as writer:
+        with open_store(options, staging) as writer:
             windows, samples = cut_source(workspace, record, options, writer, advance)
             manifest = staging / MANIFEST_NAME
             manifest.write_text("".join(json.dumps(w.to_dict(), ensure_ascii=False) + "\n" for w in windows),

@@ -1,9 +1,13 @@
-"""Write 16 kHz mono s16 WAV windows with a fixed 44-byte header.
+"""Store a source's windows: the whole source once as FLAC, or one WAV file per window.
 
-A hand-written header plus one ``write`` of the samples is the cheapest way
-to put hundreds of small files on disk; the files go into a staging folder
-that is renamed into place only when the whole source is done, so a killed
-run never leaves a window that counts.
+``FlacStore`` (the default) encodes the decoded stream as it arrives into one
+lossless 16 kHz mono FLAC per source; a window is then only its start sample in
+that file (``whcore.window_audio`` cuts it when read). ``WindowWriter`` (``--format
+wav``) writes each window as its own WAV with a fixed 44-byte header: a
+hand-written header plus one ``write`` of the samples is the cheapest way to put
+hundreds of small files on disk. Both write into a staging folder that is renamed
+into place only when the whole source is done, so a killed run never leaves a
+window that counts.
 """
 
 from __future__ import annotations
@@ -15,8 +19,10 @@ from pathlib import Path
 from types import TracebackType
 
 import numpy as np
+import soundfile
 
 from whcore.records import SAMPLE_RATE
+from whcore.window_audio import SOURCE_AUDIO_NAME
 
 WAV_HEADER_BYTES = 44
 BITS_PER_SAMPLE = 16
@@ -75,6 +81,14 @@ class WindowWriter:
         self._pending: list[Future] = []
         self._unsynced: list[Path] = []
 
+    def add_samples(self, chunk: np.ndarray) -> None:
+        """The decoded stream passes by; window files hold their own copy (see ``place``)."""
+
+    def place(self, name: str, start: int, samples: np.ndarray) -> tuple[str, int]:
+        """Write one window as ``name``; returns the file holding it and its offset there (0)."""
+        self.write(name, samples)
+        return name, 0
+
     def write(self, name: str, samples: np.ndarray) -> Path:
         path = self.folder / name
         write_wav(path, samples)
@@ -99,3 +113,36 @@ class WindowWriter:
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  trace: TracebackType | None) -> None:
         self._syncer.shutdown(wait=True, cancel_futures=True)
+
+
+class FlacStore:
+    """The decoded source, chunk by chunk, as one FLAC file: memory stays at one chunk.
+
+    The file holds every decoded sample, so window ``k`` is samples
+    ``start:end`` of it whatever the snapping or tail rules decided.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.paths = [folder / SOURCE_AUDIO_NAME]
+        self._file = soundfile.SoundFile(str(self.paths[0]), "w", samplerate=SAMPLE_RATE, channels=CHANNELS,
+                                         format="FLAC", subtype="PCM_16")
+
+    def add_samples(self, chunk: np.ndarray) -> None:
+        self._file.write(np.ascontiguousarray(chunk, dtype="<i2"))
+
+    def place(self, name: str, start: int, samples: np.ndarray) -> tuple[str, int]:
+        """Windows are not written: the source file holds them; returns it and the window's start."""
+        return SOURCE_AUDIO_NAME, start
+
+    def finish(self, *others: Path) -> None:
+        """Close the FLAC (its header gets the sample count) and make it and ``others`` durable."""
+        self._file.close()
+        fsync_paths([*self.paths, *others, self.folder])
+
+    def __enter__(self) -> "FlacStore":
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self._file.close()

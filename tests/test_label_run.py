@@ -10,6 +10,7 @@ with the reference.
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import subprocess
@@ -19,13 +20,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile
 
 from label.cli import main as label_main
-from label_workspace import (AudioSource, build_workspace, decode_file, espeak, fit, pink_noise, silence, tone,
-                             white_noise)
+from label_workspace import (AudioSource, build_workspace, build_workspace_from_files, decode_file, espeak, fit,
+                             pink_noise, silence, tone, white_noise)
 from whcore.atomic import read_jsonl
 from whcore.errors import UserError
 from whcore.records import LabelRecord
+from whcore.window_audio import read_window
+from whcore.workspace import Workspace
 
 REPO = Path(__file__).resolve().parent.parent
 SENTENCES = ["The river flows quietly past the old stone bridge.",
@@ -57,7 +61,7 @@ def labels_of(root: Path) -> list[LabelRecord]:
 def outputs(root: Path) -> dict[str, bytes]:
     """The bytes of every label file and dataset manifest (what must match between runs)."""
     paths = sorted((root / "labels").glob("*.jsonl")) + [root / "dataset" / "README.md"] + \
-        sorted((root / "dataset").glob("*/metadata.csv"))
+        sorted((root / "dataset").glob("*/metadata.csv")) + sorted((root / "dataset").glob("**/*.parquet"))
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in paths}
 
 
@@ -114,25 +118,81 @@ def test_subtitle_reference_and_cer_gate(labelled):
     assert subs[0].kept and subs[1].kept
 
 
-def test_dataset_loads_as_audiofolder(labelled, tmp_path):
+def test_dataset_loads_as_parquet_shards(labelled, tmp_path):
     from datasets import load_dataset
 
-    data = load_dataset("audiofolder", data_dir=str(labelled / "dataset"), cache_dir=str(tmp_path / "cache"))
+    dataset = labelled / "dataset"
+    assert sorted(p.name.split("-")[0] for p in (dataset / "data").iterdir()) == ["test", "train"]
+    data = load_dataset(str(dataset), cache_dir=str(tmp_path / "cache"))
     assert set(data) == {"train", "test"}
     for split in data.values():
-        assert {"audio", "transcription", "source_id", "start", "end", "avg_logprob"} <= set(split.column_names)
+        assert {"audio", "transcription", "source_id", "start", "end", "avg_logprob", "mean_word_prob",
+                "speech_ratio", "language"} <= set(split.column_names)
     train_sources, test_sources = set(data["train"]["source_id"]), set(data["test"]["source_id"])
     assert train_sources and test_sources and not train_sources & test_sources
     assert "junk" not in train_sources | test_sources
+    kept = {(r.source_id, r.index): r for r in labels_of(labelled) if r.kept}
+    assert len(data["train"]) + len(data["test"]) == len(kept)
     row = data["train"][0]
     assert row["audio"]["sampling_rate"] == 16000 and row["transcription"]
-    assert abs(len(row["audio"]["array"]) / 16000 - (row["end"] - row["start"])) < 0.01
-    card = (labelled / "dataset" / "README.md").read_text()
+    record = kept[(row["source_id"], row["index"])]
+    window = read_window(Workspace(labelled), record, dtype="int16")
+    assert np.array_equal(np.round(row["audio"]["array"] * 32768).astype(np.int16), window)  # lossless, exact
+    streamed = next(iter(load_dataset(str(dataset), split="test", streaming=True)))
+    assert streamed["source_id"] in test_sources and len(streamed["audio"]["array"]) > 16000
+    card = (dataset / "README.md").read_text()
     assert card.startswith("---\n") and "| lecture | lecture |" in card and "| lecture.wav |" in card
+    assert "configs:" in card and "data/train-" in card
     assert str(labelled.parent) not in card and "file:" not in card  # no local paths published
     assert "## Confidence of kept and rejected windows" in card
-    assert (labelled / "dataset" / "report.png").stat().st_size > 1000
-    assert "junk" in (labelled / "dataset" / "rejected.csv").read_text()
+    assert (dataset / "report.png").stat().st_size > 1000
+    assert "junk" in (dataset / "rejected.csv").read_text()
+
+
+def test_dataset_format_audiofolder(labelled, tmp_path):
+    from datasets import load_dataset
+
+    root = copy_of(labelled, tmp_path)
+    assert label_main(["--workspace", str(root), "--language", "en", "--format", "audiofolder"]) == 0
+    assert not (root / "dataset" / "data").exists()
+    data = load_dataset("audiofolder", data_dir=str(root / "dataset"), cache_dir=str(tmp_path / "cache"))
+    assert set(data) == {"train", "test"}
+    row = data["train"][0]
+    assert {"transcription", "source_id", "start", "end", "avg_logprob"} <= set(row)
+    assert abs(len(row["audio"]["array"]) / 16000 - (row["end"] - row["start"])) < 0.01
+
+
+def shard_rows(root: Path) -> int:
+    return sum(s["rows"] for s in json.loads((root / "dataset" / "shards.json").read_text())["shards"])
+
+
+def test_adding_a_source_rewrites_only_its_shard(labelled, tmp_path):
+    root = copy_of(labelled, tmp_path)
+    inodes = {p.name: p.stat().st_ino for p in (root / "dataset" / "data").iterdir()}
+    extra = tmp_path / "inputs" / "extra.wav"  # its hash puts it in train and moves no other source
+    extra.parent.mkdir()
+    soundfile.write(str(extra), np.concatenate([fit(espeak(s), 10.0) for s in SENTENCES[1:]]), 16000)
+    build_workspace_from_files(root, [extra])
+    assert label_main(["--workspace", str(root), "--language", "en"]) == 0
+    after = {p.name: p.stat().st_ino for p in (root / "dataset" / "data").iterdir()}
+    assert {name: after.get(name) for name in inodes} == inodes  # the old shards, untouched (same files)
+    assert len(after) == len(inodes) + 1
+    log = (root / "logs" / "log.txt").read_text()
+    assert "dataset shards: 2 unchanged, 1 written" in log
+    assert shard_rows(root) == shard_rows(labelled) + 2
+
+
+def test_unreadable_audio_leaves_its_source_out_naming_it(labelled, tmp_path):
+    from datasets import load_dataset
+
+    root = copy_of(labelled, tmp_path)
+    store = root / "windows" / "subs" / "audio.flac"
+    store.write_bytes(store.read_bytes()[:2000])
+    assert label_main(["--workspace", str(root), "--language", "en", "--keep-fraction", "0.5"]) == 1
+    log = (root / "logs" / "log.txt").read_text()
+    assert "dataset: subs left out: audio" in log and "windows/subs/audio.flac" in log
+    data = load_dataset(str(root / "dataset"), cache_dir=str(tmp_path / "cache"))
+    assert {r for split in data.values() for r in split["source_id"]} == {"lecture"}
 
 
 def test_rerun_skips_without_rewriting(labelled):
@@ -227,10 +287,10 @@ def test_transformers_backend_labels_windows(fresh, tmp_path):
 def test_keep_fraction_rebuilds_only_the_dataset(labelled, tmp_path):
     root = copy_of(labelled, tmp_path)
     before = {p.name: p.read_bytes() for p in (root / "labels").glob("*.jsonl")}
-    rows = sum(len(p.read_text().splitlines()) - 1 for p in (root / "dataset").glob("*/metadata.csv"))
+    rows = shard_rows(root)
     assert label_main(["--workspace", str(root), "--language", "en", "--keep-fraction", "0.5"]) == 0
     assert {p.name: p.read_bytes() for p in (root / "labels").glob("*.jsonl")} == before  # not relabelled
-    fewer = sum(len(p.read_text().splitlines()) - 1 for p in (root / "dataset").glob("*/metadata.csv"))
+    fewer = shard_rows(root)
     assert 0 < fewer < rows
     card = (root / "dataset" / "README.md").read_text()
     assert "| keep_fraction | 0.5 per source |" in card and "below_keep_fraction" in card

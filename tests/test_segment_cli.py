@@ -19,6 +19,9 @@ import pytest
 
 from segment.decode import pcm_chunks
 from whcore.journal import parse_done_line, parse_journal_line, unit_source_id
+from whcore.records import WindowRecord
+from whcore.window_audio import read_windows
+from whcore.workspace import Workspace
 
 SIGNALS_PATH = Path(__file__).parent / "fixtures" / "segment" / "signals.py"
 _spec = importlib.util.spec_from_file_location("segment_test_signals", SIGNALS_PATH)
@@ -99,11 +102,17 @@ def test_rerun_skips_and_other_options_recut(python: str, tmp_path: Path, media:
     assert "source:talk: redo: overlap_s changed 2.0 → 1.0; window_s changed 10.0 → 6.0" in recut.stderr
     total_ms = round(sum(len(c) for c in pcm_chunks(media["short"])) / 16)
     names = sorted(p.name for p in (workspace / "windows" / "talk").iterdir())
+    assert names == [".provenance.json", "audio.flac", "windows.jsonl"]  # the source once, windows indexed
+    rows = [json.loads(line) for line in (workspace / "windows" / "talk" / "windows.jsonl").read_text().splitlines()]
+    assert [r["start"] for r in rows] == [0.0, 5.0, 10.0, 15.0, 20.0, 25.0]
+    assert round(rows[-1]["end"] * 1000) == total_ms and [r["offset"] for r in rows] == [r["start"] * RATE for r in rows]
+
+    as_wav = segment(python, workspace, "--window", "6", "--overlap", "1", "--format", "wav")
+    assert "source:talk: redo: store changed flac → (unset)" in as_wav.stderr
+    names = sorted(p.name for p in (workspace / "windows" / "talk").iterdir())
     assert names == sorted(["talk_0_6000.wav", "talk_5000_11000.wav", "talk_10000_16000.wav", "talk_15000_21000.wav",
                             "talk_20000_26000.wav", f"talk_25000_{total_ms}.wav", "windows.jsonl",
                             ".provenance.json"])
-    rows = [json.loads(line) for line in (workspace / "windows" / "talk" / "windows.jsonl").read_text().splitlines()]
-    assert [r["start"] for r in rows] == [0.0, 5.0, 10.0, 15.0, 20.0, 25.0]
     assert not [p for p in (workspace / "windows").iterdir() if p.name.startswith(".")], "staging left behind"
 
 
@@ -111,9 +120,15 @@ def test_deleted_window_is_recut(python: str, tmp_path: Path, media: dict[str, P
     workspace = new_workspace(tmp_path / "ws", {"talk": media["short"]})
     segment(python, workspace)
     expected = window_files(workspace)
-    (workspace / "windows" / "talk" / "talk_8000_18000.wav").unlink()
+    (workspace / "windows" / "talk" / "audio.flac").unlink()
     segment(python, workspace)
     assert window_files(workspace) == expected
+    wav = new_workspace(tmp_path / "wav", {"talk": media["short"]})
+    segment(python, wav, "--format", "wav")
+    expected = window_files(wav)
+    (wav / "windows" / "talk" / "talk_8000_18000.wav").unlink()
+    segment(python, wav, "--format", "wav")
+    assert window_files(wav) == expected
 
 
 def wait_for(condition, timeout_s: float = KILL_WAIT_S) -> None:  # noqa: ANN001 - a predicate
@@ -124,9 +139,10 @@ def wait_for(condition, timeout_s: float = KILL_WAIT_S) -> None:  # noqa: ANN001
         time.sleep(0.002)
 
 
-def staged_windows(workspace: Path) -> int:
+def staged_bytes(workspace: Path) -> int:
+    """Bytes of audio written so far into unfinished (staging) source folders."""
     folder = workspace / "windows"
-    return sum(len(list(d.glob("*.wav"))) for d in folder.glob(".tmp-*")) if folder.is_dir() else 0
+    return sum(f.stat().st_size for d in folder.glob(".tmp-*") for f in d.glob("*")) if folder.is_dir() else 0
 
 
 def start_segment(python: str, workspace: Path) -> subprocess.Popen:
@@ -145,12 +161,12 @@ def test_sigkill_then_rerun_gives_the_uninterrupted_output(python: str, tmp_path
     reference_ws = new_workspace(tmp_path / "reference", sources)
     segment(python, reference_ws)
     reference = window_files(reference_ws)
-    assert len(reference) == KILL_SOURCES * (38 + 2)  # 300 s: 37 full windows, a 4 s tail, manifest, provenance
+    assert len(reference) == KILL_SOURCES * 3  # audio.flac, windows.jsonl (38 windows), provenance
 
     workspace = new_workspace(tmp_path / "killed", sources)
-    # Kill 1: windows of the first sources are half written, nothing is done yet.
+    # Kill 1: the first sources' audio is half written, nothing is done yet.
     process = start_segment(python, workspace)
-    wait_for(lambda: staged_windows(workspace) >= 5)
+    wait_for(lambda: staged_bytes(workspace) >= 100_000)
     kill(process)
     assert done_units(workspace) == []
     # Kill 2: right after the first source is journaled done, with others mid-way.
@@ -195,7 +211,7 @@ def test_bad_sources_are_logged_and_the_run_goes_on(python: str, tmp_path: Path,
         assert f"FAILED  | segment | source:{source_id}: " in result.stderr
     assert "shorter than --min-tail 1 s" in outcome_reasons(workspace, "SKIPPED")["tiny"]  # a rule, not a failure
     assert done_units(workspace) == ["good"]
-    assert len(list((workspace / "windows" / "good").glob("*.wav"))) == 4
+    assert len((workspace / "windows" / "good" / "windows.jsonl").read_text().splitlines()) == 4
     assert sorted(p.name for p in (workspace / "windows").iterdir()) == ["good"]
     assert missing.exists()
 
@@ -238,9 +254,9 @@ def test_snap_cuts_at_quiet_points_of_a_real_decode(python: str, tmp_path: Path)
     rows = [json.loads(line) for line in (workspace / "windows" / "noisy" / "windows.jsonl").read_text().splitlines()]
     cuts = [(round(r["start"] * RATE), round(r["end"] * RATE)) for r in rows]
     assert cuts[0][0] == 0 and cuts[-1][1] == len(reference)
-    for (start, end), row in zip(cuts, rows):
-        with open(workspace / row["path"], "rb") as handle:
-            assert np.array_equal(np.frombuffer(handle.read()[44:], "<i2"), reference[start:end])
+    windows = [WindowRecord.from_dict(row) for row in rows]
+    for (start, end), samples in zip(cuts, read_windows(Workspace(workspace), windows, dtype="int16")):
+        assert np.array_equal(samples, reference[start:end])
         for cut in (start, end):
             if 0 < cut < len(reference):
                 assert not reference[cut - 80:cut + 80].any(), f"cut {cut / RATE:.3f} s is not in a gap"
@@ -266,6 +282,6 @@ def test_memory_stays_flat_on_a_long_source(python: str, tmp_path: Path, media: 
     short_peak = peak_rss_mib(python, new_workspace(tmp_path / "short", {"talk": media["short"]}))
     workspace = new_workspace(tmp_path / "long", {"talk": long_flac})
     long_peak = peak_rss_mib(python, workspace)
-    assert len(list((workspace / "windows" / "talk").glob("*.wav"))) == 225
+    assert len((workspace / "windows" / "talk" / "windows.jsonl").read_text().splitlines()) == 225
     assert long_peak < RSS_LIMIT_MIB
     assert long_peak - short_peak < RSS_GROWTH_LIMIT_MIB, (short_peak, long_peak)

@@ -1,9 +1,10 @@
 """Real ffmpeg decoding of many rates, layouts, codecs and containers into exact windows.
 
 One workspace holds a tone-steps signal (second k is a tone at ``tone_hz(k)``)
-in every format; ``python -m segment`` cuts them all in one run. Each window
-must be a 16 kHz mono s16 WAV, exactly ``window`` samples long (the tail
-excepted), start exactly ``hop`` samples after the previous one, hold exactly
+in every format; ``python -m segment`` cuts them all in one run. Each window,
+cut from the source's 16 kHz mono s16 FLAC as every stage reads it, must be
+exactly ``window`` samples long (the tail excepted), start exactly ``hop``
+samples after the previous one, hold exactly
 the samples of a full decode at its position, and carry the tones of the
 source seconds it claims to cover, so a misplaced cut or a drifting decode shows.
 """
@@ -13,14 +14,17 @@ from __future__ import annotations
 import importlib.util
 import json
 import subprocess
-import wave
 from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile
 
 from segment.decode import pcm_chunks
 from segment.windows import make_plan, plan_windows
+from whcore.records import WindowRecord
+from whcore.window_audio import read_windows
+from whcore.workspace import Workspace
 
 SIGNALS_PATH = Path(__file__).parent / "fixtures" / "segment" / "signals.py"
 _spec = importlib.util.spec_from_file_location("segment_test_signals", SIGNALS_PATH)
@@ -68,16 +72,15 @@ def cut_workspace(tmp_path_factory: pytest.TempPathFactory, python: str) -> Path
     return workspace
 
 
-def read_window(path: Path) -> np.ndarray:
-    with wave.open(str(path), "rb") as handle:
-        assert (handle.getnchannels(), handle.getframerate(), handle.getsampwidth()) == (1, RATE, 2)
-        return np.frombuffer(handle.readframes(handle.getnframes()), dtype="<i2")
-
-
 def load_windows(workspace: Path, source_id: str) -> list[tuple[dict, np.ndarray]]:
+    """Each window's row and samples, cut from the source's FLAC as every stage reads them."""
     manifest = workspace / "windows" / source_id / "windows.jsonl"
     rows = [json.loads(line) for line in manifest.read_text().splitlines()]
-    return [(row, read_window(workspace / row["path"])) for row in rows]
+    store = workspace / "windows" / source_id / "audio.flac"
+    with soundfile.SoundFile(str(store)) as handle:
+        assert (handle.channels, handle.samplerate, handle.subtype) == (1, RATE, "PCM_16")
+    windows = [WindowRecord.from_dict(row) for row in rows]
+    return list(zip(rows, read_windows(Workspace(workspace), windows, dtype="int16")))
 
 
 def tone_change_offset(samples: np.ndarray, at_s: float, before_hz: float, after_hz: float) -> float:
@@ -123,7 +126,7 @@ def test_windows_are_sample_exact(cut_workspace: Path, source_id: str) -> None:
     for index, (row, samples) in enumerate(windows):
         start, end = expected[index]
         assert row["index"] == index and row["source_id"] == source_id
-        assert Path(row["path"]).name == f"{source_id}_{round(start / 16)}_{round(end / 16)}.wav"
+        assert row["path"] == f"windows/{source_id}/audio.flac" and row["offset"] == start
         assert len(samples) == end - start
         if index < len(windows) - 1:
             assert len(samples) == PLAN.window

@@ -103,7 +103,8 @@ class WindowRecord(_JsonRecord):
     index: int
     start: float  # seconds in the source
     end: float  # seconds in the source
-    path: str  # relative to the workspace
+    path: str  # relative to the workspace: the source's FLAC, or the window's own WAV (segment --format wav)
+    offset: int = 0  # sample of ``path`` where the window begins (0 for a window's own WAV)
     rms_db: float = -120.0  # RMS level, dBFS
     speech_ratio: float = 0.0  # share of 30 ms frames the VAD calls speech
 
@@ -120,7 +121,8 @@ class LabelRecord(_JsonRecord):
     index: int
     start: float
     end: float
-    path: str
+    path: str  # where the window's samples are, as in its WindowRecord
+    offset: int = 0
     text: str = ""
     language: str = ""
     language_prob: float = 0.0
