@@ -1,12 +1,17 @@
 """Audio loading for training and evaluation: 16 kHz mono float32.
 
-soundfile reads the WAV/FLAC windows that segment writes without any
-resampling work; anything else (a user's MP3 or Opus in a CSV) goes through
-librosa, which decodes and resamples in one call.
+soundfile reads WAV/FLAC files without any resampling work; anything else (a
+user's MP3 or Opus in a CSV) goes through librosa, which decodes and resamples
+in one call. A row of a Parquet shard (the dataset label writes) is read from
+its row group, the few most recent of which are kept decoded-free in memory
+(``ROW_GROUP_CACHE`` groups of ~2.5 MB), so a shuffled pass over a corpus of any
+size holds a few row groups, never a shard or the corpus.
 """
 
 from __future__ import annotations
 
+import functools
+import io
 from pathlib import Path
 
 import numpy as np
@@ -15,15 +20,35 @@ import soundfile
 from whcore.records import SAMPLE_RATE
 
 
-def load_audio(path: Path) -> np.ndarray:
-    """The file's samples as 16 kHz mono float32."""
+ROW_GROUP_CACHE = 8  # row groups of Parquet audio bytes kept (16 windows, ~2.5 MB each)
+
+
+@functools.lru_cache(maxsize=ROW_GROUP_CACHE)
+def _row_group_audio(path: Path, group: int) -> list[bytes]:
+    """The embedded audio bytes of one row group of a Parquet shard."""
+    import pyarrow.parquet as pq
+
+    column = pq.ParquetFile(str(path)).read_row_group(group, columns=["audio"]).column("audio")
+    return [item["bytes"] for item in column.to_pylist()]
+
+
+def load_audio(path: Path, row: tuple[int, int] | None = None) -> np.ndarray:
+    """The file's samples as 16 kHz mono float32; with ``row`` (row group, position), that
+    row's embedded audio in the Parquet shard ``path``."""
+    if row is not None:
+        data = _row_group_audio(path, row[0])[row[1]]
+        return _decoded(io.BytesIO(data), str(path))
+    return _decoded(str(path), str(path))
+
+
+def _decoded(source: str | io.BytesIO, path: str) -> np.ndarray:
     try:
-        samples, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+        samples, rate = soundfile.read(source, dtype="float32", always_2d=True)
         samples = samples.mean(axis=1)
     except (soundfile.LibsndfileError, RuntimeError):
         import librosa
 
-        return librosa.load(str(path), sr=SAMPLE_RATE, mono=True)[0].astype(np.float32)
+        return librosa.load(path, sr=SAMPLE_RATE, mono=True)[0].astype(np.float32)
     if rate != SAMPLE_RATE:
         import librosa
 

@@ -1,15 +1,19 @@
-"""The training data: our audiofolder dataset, any audiofolder, or a CSV.
+"""The training data: our Parquet shards, any audiofolder, or a CSV.
 
 Everything is checked before a model is loaded, so a bad dataset costs one
 clear line, not a crash an hour into training. Rows become ``Example``
 records that keep what packing needs (source, start, end, duration); audio
-is only decoded when a batch is built.
+is only decoded when a batch is built. Of Parquet shards only the metadata
+columns are read up front (durations come from start and end, never from the
+audio), and a shard that cannot be read is named in one line and left out.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
+import json
 import os
 import zlib
 from collections import Counter
@@ -24,6 +28,7 @@ SPLITS = ("train", "test")
 TEXT_COLUMNS = ("transcription", "sentence", "text")  # first one present is the text
 METADATA_NAMES = ("metadata.csv", "metadata.jsonl")
 CSV_HOLDOUT_FRACTION = 0.1  # test share when a hand-written CSV has no split column
+SHARDS_MANIFEST = "shards.json"  # label's Parquet dataset: which shard holds which split
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,7 @@ class Example:
     start: float | None  # seconds in the source, if known
     end: float | None
     duration: float  # seconds of audio in the file
+    row: tuple[int, int] | None = None  # (row group, position) when ``audio_path`` is a Parquet shard
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,7 @@ class DatasetInput:
     language: str | None  # most common value of a ``language`` column, if any
     card: Path | None  # the dataset's README.md, for attribution
     digest: str  # changes when any row (file, text, times) changes
+    problems: tuple[str, ...] = ()  # one line per shard left out because it cannot be read
 
     def hours(self, split: str) -> float:
         return sum(e.duration for e in self.splits[split]) / 3600.0
@@ -68,6 +75,8 @@ def load_dataset_input(path: Path) -> DatasetInput:
             raise UserError(f"dataset {path} is a file but not a .csv; pass an audiofolder "
                             "folder or a CSV with columns audio,sentence")
         return _load_csv(path)
+    if (path / SHARDS_MANIFEST).is_file():
+        return _load_parquet(path)
     return _load_audiofolder(path)
 
 
@@ -164,6 +173,51 @@ def _float_or_none(value: object) -> float | None:
         return None
 
 
+def _load_parquet(folder: Path) -> DatasetInput:
+    """Examples from the shards ``shards.json`` lists (metadata columns only; audio stays on disk)."""
+    try:
+        shards = json.loads((folder / SHARDS_MANIFEST).read_text(encoding="utf-8"))["shards"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise UserError(f"dataset {folder}: {SHARDS_MANIFEST} is unreadable ({error}); rerun `python -m label`") \
+            from None
+    splits: dict[str, list[Example]] = {s: [] for s in SPLITS}
+    problems, languages = [], Counter()
+    for shard in shards:
+        path = folder / str(shard.get("file", ""))
+        try:
+            examples = _shard_examples(path, str(shard.get("split")))
+        except (OSError, ValueError, KeyError, TypeError) as error:  # pyarrow's ArrowInvalid is a ValueError
+            problems.append(f"dataset shard {path} cannot be read ({str(error).splitlines()[0][:160]}): "
+                            "left out; rerun `python -m label` to rebuild it")
+            continue
+        splits.setdefault(str(shard.get("split")), []).extend(e for e, _ in examples)
+        languages.update(language for _, language in examples if language)
+    card = folder / "README.md"
+    language = languages.most_common(1)[0][0] if languages else None
+    result = _finish(folder, splits, language, card if card.is_file() else None)
+    return dataclasses.replace(result, problems=tuple(problems))
+
+
+def _shard_examples(path: Path, split: str) -> list[tuple[Example, str]]:
+    """(example, language) per row of one shard, read without its audio column."""
+    import pyarrow.parquet as pq
+
+    if split not in SPLITS:
+        raise ValueError(f"split {split!r} is not train or test")
+    shard = pq.ParquetFile(str(path))
+    columns = [c for c in shard.schema_arrow.names if c != "audio"]
+    examples = []
+    for group in range(shard.num_row_groups):
+        rows = shard.read_row_group(group, columns=columns).to_pylist()
+        for position, row in enumerate(rows):
+            start, end = float(row["start"]), float(row["end"])
+            example = Example(audio_path=path, text=str(row.get("transcription") or "").strip(), split=split,
+                              source_id=str(row["source_id"]), start=start, end=end, duration=end - start,
+                              row=(group, position))
+            examples.append((example, str(row.get("language") or "")))
+    return examples
+
+
 def _load_csv(path: Path) -> DatasetInput:
     with open(path, encoding="utf-8-sig", newline="") as handle:
         reader = csv.DictReader(handle)
@@ -206,7 +260,8 @@ def _finish(path: Path, splits: dict[str, list[Example]], language: str | None,
     digest = hashlib.sha256()
     for split in SPLITS:
         for e in splits[split]:
-            digest.update(f"{split}|{e.audio_path.name}|{e.text}|{e.source_id}|{e.start}|{e.end}\n"
+            where = e.audio_path.name if e.row is None else f"{e.audio_path.name}#{e.row[0]}.{e.row[1]}"
+            digest.update(f"{split}|{where}|{e.text}|{e.source_id}|{e.start}|{e.end}\n"
                           .encode("utf-8"))
     return DatasetInput(path=path, splits={s: splits[s] for s in SPLITS}, language=language,
                         card=card, digest=digest.hexdigest()[:16])

@@ -36,7 +36,7 @@ class Featurizer:
 
     def audio(self, pack: Pack) -> np.ndarray:
         """The pack's examples back to back, cut at 30 s."""
-        samples = np.concatenate([load_audio(e.audio_path) for e in pack.examples])
+        samples = np.concatenate([load_audio(e.audio_path, e.row) for e in pack.examples])
         return samples[: seconds_to_samples(MAX_INPUT_SECONDS)]
 
     def input_features(self, packs: list[Pack]) -> torch.Tensor:

@@ -60,7 +60,7 @@ def overlaps(a: Example, b: Example) -> bool:
     if a.source_id != b.source_id:
         return False
     if None in (a.start, a.end, b.start, b.end):
-        return a.audio_path == b.audio_path  # times unknown: only identical files overlap
+        return (a.audio_path, a.row) == (b.audio_path, b.row)  # times unknown: only the same audio overlaps
     return a.start < b.end and b.start < a.end  # type: ignore[operator]
 
 

@@ -55,6 +55,8 @@ def prepare_data(options: FinetuneOptions, log: Any) -> PreparedData:
     if options.task not in TASKS:
         raise UserError(f"--task {options.task!r}: use one of {', '.join(TASKS)}")
     dataset = load_dataset_input(options.dataset)
+    for problem in dataset.problems:
+        log.error(problem)
     if options.language:
         language = validate_language(options.language)
     elif dataset.language:

@@ -19,8 +19,9 @@ previous build, unchanged. The whole folder is still published in one step
 (``whcore.publish.publish_folder``), and the card names its shards explicitly, so
 a reader never sees a half-written or leftover shard.
 
-Row groups hold ``ROW_GROUP_ROWS`` windows (about 5 MB), so finetune can read a
-random window without reading a whole shard.
+Row groups hold ``ROW_GROUP_ROWS`` windows (about 2.5 MB), so finetune can read a
+random window without reading a whole shard; the audio column is stored
+uncompressed (FLAC bytes do not compress further, so zstd would only cost time).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from whcore.window_audio import WindowReader, flac_bytes
 from whcore.workspace import Workspace
 
 SHARD_TARGET_BYTES = 500 * 2 ** 20  # close a shard at the first source boundary past 500 MB, as `datasets` shards
-ROW_GROUP_ROWS = 32  # 32 windows of 10 s = about 5 MB of FLAC: one random read in finetune costs that much
+ROW_GROUP_ROWS = 16  # 16 windows of 10 s = about 2.5 MB of FLAC: one random read in finetune costs that much
 DATA_DIR = "data"
 MANIFEST_NAME = "shards.json"
 MANIFEST_FORMAT = 1
@@ -74,22 +75,30 @@ class ShardBuild:
     failed: dict[str, str]  # source id -> why its audio could not be read
 
 
-def features() -> Any:
-    """The ``datasets`` features of a row (stored in each shard's schema, so loaders need no card)."""
-    import datasets
+def arrow_schema() -> Any:
+    """The Arrow schema of a row, with the ``datasets`` features in its metadata as ``datasets``
+    writes them (``Features.arrow_schema``), so loaders decode ``audio`` as Audio without the card.
 
-    columns = {"audio": datasets.Audio(sampling_rate=SAMPLE_RATE), "transcription": datasets.Value("string"),
-               "source_id": datasets.Value("string"), "index": datasets.Value("int32"),
-               "start": datasets.Value("float64"), "end": datasets.Value("float64"),
-               "language": datasets.Value("string")}
-    columns.update({name: datasets.Value("float64") for name in FLOAT_COLUMNS})
-    return datasets.Features(columns)
+    Written by hand because importing ``datasets`` costs seconds on every rebuild.
+    """
+    import pyarrow as pa
+
+    types = {"transcription": ("string", pa.string()), "source_id": ("string", pa.string()),
+             "index": ("int32", pa.int32()), "start": ("float64", pa.float64()), "end": ("float64", pa.float64()),
+             "language": ("string", pa.string())}
+    types.update({name: ("float64", pa.float64()) for name in FLOAT_COLUMNS})
+    features = {"audio": {"sampling_rate": SAMPLE_RATE, "_type": "Audio"}}
+    features.update({name: {"dtype": dtype, "_type": "Value"} for name, (dtype, _) in types.items()})
+    fields = [pa.field("audio", pa.struct([("bytes", pa.binary()), ("path", pa.string())]))]
+    fields += [pa.field(name, arrow) for name, (_, arrow) in types.items()]
+    metadata = {"huggingface": json.dumps({"info": {"features": features}})}
+    return pa.schema(fields, metadata=metadata)
 
 
 def metadata_row(record: LabelRecord) -> dict[str, Any]:
     """A row's columns other than its audio."""
     row: dict[str, Any] = {"transcription": record.text, "source_id": record.source_id, "index": record.index,
-                           "start": round(record.start, 3), "end": round(record.end, 3),
+                           "start": record.start, "end": record.end,  # exact: samples / 16000
                            "language": record.language}
     for name in FLOAT_COLUMNS:
         value = getattr(record, name)
@@ -179,7 +188,7 @@ def _write_new_shards(workspace: Workspace, folder: Path, split: str, pending: S
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    schema = features().arrow_schema
+    schema = arrow_schema()
     (folder / DATA_DIR).mkdir(parents=True, exist_ok=True)
     writer, tmp, members, rows, seconds = None, folder / DATA_DIR / f".tmp-{os.getpid()}-{split}.parquet", {}, 0, 0.0
     for sid in pending:
@@ -215,14 +224,15 @@ def _source_tables(workspace: Workspace, records: Sequence[LabelRecord], schema:
         for first in range(0, len(records), ROW_GROUP_ROWS):
             batch = records[first:first + ROW_GROUP_ROWS]
             rows = []
-            for record in batch:
-                audio = {"bytes": flac_bytes(reader.read(record, dtype="int16")), "path": audio_name(record)}
+            for record, samples in zip(batch, reader.read_many(batch, dtype="int16")):
+                audio = {"bytes": flac_bytes(samples), "path": audio_name(record)}
                 rows.append({"audio": audio, **metadata_row(record)})
             yield pa.Table.from_pylist(rows, schema=schema)
 
 
 def _new_writer(path: Path, schema: Any, pq: Any) -> Any:
-    return pq.ParquetWriter(str(path), schema, compression="zstd", use_dictionary=["source_id", "language"])
+    compression = {name: "zstd" for name in schema.names} | {"audio": "none"}
+    return pq.ParquetWriter(str(path), schema, compression=compression, use_dictionary=["source_id", "language"])
 
 
 def _without_source(tmp: Path, source_id: str, schema: Any, pq: Any) -> Any:

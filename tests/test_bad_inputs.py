@@ -141,7 +141,8 @@ def kept(workspace: Path, source_id: str) -> int:
 
 
 def windows_of(workspace: Path, source_id: str) -> int:
-    return len(list((workspace / "windows" / source_id).glob("*.wav")))
+    manifest = workspace / "windows" / source_id / "windows.jsonl"
+    return len(manifest.read_text(encoding="utf-8").splitlines()) if manifest.exists() else 0
 
 
 # ---- the cases ----------------------------------------------------------------------------------------

@@ -144,3 +144,52 @@ def test_a_killed_writer_mid_line_loses_only_its_own_line(tmp_path: Path) -> Non
     Journal(workspace, "label").mark_done(source_unit("after"), {"w": 1})
     after = Journal(workspace, "label").entries()
     assert len(after) == before + 1 and "source:after" in after
+
+
+def test_the_log_is_parsed_once_and_the_index_is_only_a_checked_cache(tmp_path: Path, monkeypatch) -> None:
+    import pickle
+
+    import whcore.journal as journal_module
+
+    workspace = open_workspace(tmp_path, create=True)
+    setup_logging(workspace, "segment")
+    journal = Journal(workspace, "segment")
+    for name in ("a", "b"):
+        journal.mark_done(source_unit(name), {"window_s": 10.0})
+    parsed = []
+    real_parse = journal_module.parse_journal_line
+    monkeypatch.setattr(journal_module, "parse_journal_line", lambda line: parsed.append(line) or real_parse(line))
+    monkeypatch.setattr(journal_module, "INDEX_MIN_NEW_LINES", 1)
+    journal_module._PARSED.clear()
+    assert [e.unit for e in read_journal(workspace.log_path)] == ["source:a", "source:b"]
+    first = len(parsed)
+    assert set(Journal(workspace, "segment").entries()) == {"source:a", "source:b"}
+    assert len(parsed) == first  # a second Journal parses nothing again
+    journal.mark_done(source_unit("c"), {"window_s": 10.0})
+    assert [e.unit for e in read_journal(workspace.log_path)][-1] == "source:c"
+    assert len(parsed) == first + 1  # only the appended line
+    index = workspace.logs_dir / ".journal-index"
+    assert index.is_file()
+    journal_module._PARSED.clear()  # a new process: the index stands in for the parse
+    assert len(Journal(workspace, "segment").entries()) == 3 and len(parsed) == first + 1
+    # a log rewritten in place (not appended to) is parsed again, whatever the cache says
+    lines = workspace.log_path.read_text(encoding="utf-8").splitlines(keepends=True)
+    workspace.log_path.write_text("".join(line.replace("source:a", "source:z") for line in lines) + lines[-1])
+    assert {e.unit for e in read_journal(workspace.log_path)} == {"source:z", "source:b", "source:c"}
+    # an index that would construct anything but journal entries is refused, not loaded
+    journal_module._PARSED.clear()
+    index.write_bytes(pickle.dumps((1, os.getcwd)))
+    assert journal_module._load_index(workspace.log_path) is None
+    assert len(read_journal(workspace.log_path)) == 4
+
+
+def test_a_hashed_file_altered_in_place_is_caught(tmp_path: Path) -> None:
+    workspace = open_workspace(tmp_path, create=True)
+    setup_logging(workspace, "label")
+    journal = Journal(workspace, "label")
+    labels = workspace.root / "labels.jsonl"
+    labels.write_text('{"text": "right"}\n')
+    journal.mark_done(source_unit("a"), {"m": 1}, hashed=[labels])
+    assert Journal(workspace, "label").is_done(source_unit("a"), {"m": 1})  # size and time match: not re-hashed
+    labels.write_text('{"text": "wrong"}\n')  # same size, new modification time
+    assert Journal(workspace, "label").stale_reason(source_unit("a"), {"m": 1}) == "labels.jsonl changed content (sha256)"

@@ -45,7 +45,7 @@ def test_status_counts_hours_and_rerun_reasons_of_real_runs(tmp_path: Path) -> N
     workspace = tmp_path / "ws"
     cli("harvest", workspace, speech, tiny, broken)  # broken.mp3 fails (its exit code is the bad-input table's business)
     assert cli("segment", workspace).returncode == 0  # tiny is skipped by rule
-    (workspace / "windows" / "speech" / "speech_0_10000.wav").unlink()
+    (workspace / "windows" / "speech" / "audio.flac").unlink()
 
     report = status_json(workspace)
     stages = {s["stage"]: s for s in report["stages"]}
@@ -53,7 +53,7 @@ def test_status_counts_hours_and_rerun_reasons_of_real_runs(tmp_path: Path) -> N
     assert (stages["segment"]["done"], stages["segment"]["skipped"], stages["segment"]["failed"]) == (1, 1, 0)
     assert abs(stages["segment"]["hours"] - 12 / 3600) < 1e-3
     redo = {(r["stage"], r["unit"]): r["reason"] for r in report["redo"]}
-    assert redo[("segment", "source:speech")] == "windows/speech/speech_0_10000.wav is missing"
+    assert redo[("segment", "source:speech")] == "windows/speech/audio.flac is missing"
     assert redo[("label", "source:speech")].startswith("not done yet")
     assert redo[("harvest", f"entry:{broken}")].startswith("failed last time: not audio")
     assert ("segment", "source:tiny") not in redo, "a skip by rule is not redone"

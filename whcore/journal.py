@@ -32,7 +32,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
+import stat
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -40,6 +43,7 @@ from typing import Any, Iterable, Mapping
 from loguru import logger
 
 from whcore import lock
+from whcore.publish import temp_name
 from whcore.workspace import Workspace
 
 DONE_LEVEL = "DONE"
@@ -53,6 +57,9 @@ CONSOLE_FORMAT = "<level>{level: <7}</level> | {extra[stage]} | {message}"
 HASH_CHUNK_BYTES = 1 << 20
 MAX_SHOWN_CHANGES = 4  # option changes named in one "redo" line
 MAX_SHOWN_VALUE_CHARS = 48
+INDEX_NAME = ".journal-index"  # parsed journal beside log.txt (a cache; see _load_index)
+INDEX_VERSION = 2  # bump when DoneEntry / OutcomeEntry change shape
+INDEX_MIN_NEW_LINES = 2000  # rewrite the index once this many new lines were parsed
 
 SOURCE_PREFIX = "source:"
 CHECKPOINT_PREFIX = "checkpoint:"
@@ -121,7 +128,7 @@ class DoneEntry:
     stage: str
     unit: str
     params: str  # params_digest of the options used
-    files: dict[str, list] = field(default_factory=dict)  # relpath -> [size_bytes, sha256 | None]
+    files: dict[str, list] = field(default_factory=dict)  # relpath -> [size_bytes, sha256 | None(, mtime_ns)]
     extra: dict[str, Any] = field(default_factory=dict)  # stage-specific facts (counts, seconds, ...)
     options: dict[str, Any] | None = None  # the options in clear; None on format-1 lines
     time: str = ""  # when it was written, as in the line
@@ -301,7 +308,8 @@ class Journal:
         for path in files:
             listing[self.workspace.relative(path)] = [Path(path).stat().st_size, None]
         for path in hashed:
-            listing[self.workspace.relative(path)] = [Path(path).stat().st_size, file_sha256(path)]
+            info = Path(path).stat()
+            listing[self.workspace.relative(path)] = [info.st_size, file_sha256(path), info.st_mtime_ns]
         options = None if isinstance(params, str) else clear_options(params)
         digest = params if isinstance(params, str) else params_digest(params)
         entry = DoneEntry(self.stage, unit, digest, listing, extra or {}, options)
@@ -337,14 +345,25 @@ class Journal:
 
 
 def files_problem(workspace: Workspace, entry: DoneEntry) -> str | None:
-    """What is wrong with the files a DONE entry lists; None when all are intact."""
-    for relative, (size, sha256) in entry.files.items():
-        path = workspace.absolute(relative)
-        if not path.is_file():
+    """What is wrong with the files a DONE entry lists; None when all are intact.
+
+    A hashed file whose size and modification time (in ns) are still those the entry
+    recorded is not read again: a rerun or ``status`` over 100k units stats the files
+    instead of hashing them all (entries without a recorded time are hashed).
+    """
+    root = str(workspace.root)
+    for relative, recorded in entry.files.items():
+        size, sha256 = recorded[0], recorded[1]
+        try:
+            info = os.stat(os.path.join(root, relative))
+        except OSError:
+            info = None
+        if info is None or not stat.S_ISREG(info.st_mode):
             return f"{relative} is missing"
-        if path.stat().st_size != size:
-            return f"{relative} changed size ({size} → {path.stat().st_size} bytes)"
-        if sha256 is not None and file_sha256(path) != sha256:
+        if info.st_size != size:
+            return f"{relative} changed size ({size} → {info.st_size} bytes)"
+        unchanged = len(recorded) > 2 and recorded[2] == info.st_mtime_ns
+        if sha256 is not None and not unchanged and file_sha256(workspace.absolute(relative)) != sha256:
             return f"{relative} changed content (sha256)"
     return None
 
@@ -378,15 +397,122 @@ def _short(value: Any) -> str:
     return text if len(text) <= MAX_SHOWN_VALUE_CHARS else text[:MAX_SHOWN_VALUE_CHARS - 1] + "…"
 
 
-def read_journal(log_path: Path) -> Iterable[DoneEntry | OutcomeEntry]:
-    """Every journal line of ``log_path`` in order (ordinary events and torn lines left out)."""
-    if not Path(log_path).exists():
-        return
-    with open(log_path, encoding="utf-8", errors="replace") as handle:
-        for line in handle:
+@dataclass
+class _ParsedLog:
+    """The journal entries of one log file parsed so far, and where parsing stopped."""
+
+    inode: int
+    offset: int  # bytes consumed: always just after a newline
+    digest: str  # blake2b of the bytes consumed: if it changed, the log was rewritten, not appended to
+    entries: list[DoneEntry | OutcomeEntry]
+    torn: int = 0  # DONE lines cut short by a kill (they never count)
+
+
+_PARSED: dict[Path, _ParsedLog] = {}
+_PARSED_LOCK = threading.Lock()
+
+
+def read_journal(log_path: Path) -> list[DoneEntry | OutcomeEntry]:
+    """Every journal line of ``log_path`` in order (ordinary events and torn lines left out).
+
+    The log is parsed once per process: later calls parse only the lines appended
+    since (the log only grows; a replaced or rewritten file is parsed again from
+    the start), so the several journals a run opens cost one pass over the log.
+    Across processes, ``logs/.journal-index`` (see ``_load_index``) holds the parsed
+    entries, so a rerun or ``status`` on a log of 100k units parses only what was
+    appended since the index was written.
+    """
+    return list(_parsed(Path(log_path)).entries)
+
+
+def torn_done_lines(log_path: Path) -> int:
+    """How many DONE lines of the log were cut short by a kill (``status`` reports them)."""
+    return _parsed(Path(log_path)).torn
+
+
+def _parsed(path: Path) -> _ParsedLog:
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return _ParsedLog(0, 0, "", [])
+    key = path.resolve()
+    with _PARSED_LOCK, open(path, "rb") as handle:
+        parsed = _PARSED.get(key) or _load_index(path)
+        hasher = _prefix_hasher(handle, parsed) if parsed is not None and parsed.inode == info.st_ino else None
+        if parsed is None or hasher is None:
+            parsed, hasher = _ParsedLog(info.st_ino, 0, "", []), hashlib.blake2b()
+        _PARSED[key] = parsed
+        handle.seek(parsed.offset)
+        data = handle.read()
+        complete = data[:data.rfind(b"\n") + 1]  # a line still being written waits for the next call
+        lines = complete.decode("utf-8", errors="replace").splitlines()
+        for line in lines:
             entry = parse_journal_line(line)
             if entry is not None:
-                yield entry
+                parsed.entries.append(entry)
+            elif f" | {DONE_LEVEL}    | " in line:
+                parsed.torn += 1
+        hasher.update(complete)
+        parsed.offset += len(complete)
+        parsed.digest = hasher.hexdigest()
+        if len(lines) >= INDEX_MIN_NEW_LINES:
+            _save_index(path, parsed)
+        return parsed
+
+
+def _prefix_hasher(handle: Any, parsed: _ParsedLog) -> Any:
+    """A blake2b over the log's first ``parsed.offset`` bytes if they are still the bytes parsed
+    (the log was only appended to since), else None. Hashing reads the log once
+    (~0.1 s per 100 MB); parsing it again would cost ten times that."""
+    hasher = hashlib.blake2b()
+    remaining = parsed.offset
+    handle.seek(0)
+    while remaining > 0:
+        chunk = handle.read(min(remaining, HASH_CHUNK_BYTES * 8))
+        if not chunk:
+            return None
+        hasher.update(chunk)
+        remaining -= len(chunk)
+    return hasher if hasher.hexdigest() == parsed.digest else None
+
+
+class _IndexUnpickler(pickle.Unpickler):
+    """Loads only what an index holds (journal entries, builtins): nothing else can be constructed."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module == __name__ and name in ("DoneEntry", "OutcomeEntry", "_ParsedLog"):
+            return globals()[name]
+        raise pickle.UnpicklingError(f"{module}.{name} does not belong in a journal index")
+
+
+def _index_path(log_path: Path) -> Path:
+    return log_path.with_name(INDEX_NAME)
+
+
+def _load_index(log_path: Path) -> _ParsedLog | None:
+    """The entries parsed from the start of ``log_path`` by an earlier process, if its index is readable.
+
+    Only a cache: it is checked against the log (same file, same bytes where it stopped)
+    and ignored when anything is off, so deleting it is always safe.
+    """
+    try:
+        with open(_index_path(log_path), "rb") as handle:
+            version, parsed = _IndexUnpickler(handle).load()
+    except Exception:  # noqa: BLE001 - a missing, old or damaged cache is simply not used
+        return None
+    return parsed if version == INDEX_VERSION and isinstance(parsed, _ParsedLog) else None
+
+
+def _save_index(log_path: Path, parsed: _ParsedLog) -> None:
+    """Write the index (temp file + rename, so readers see the old one or the new one)."""
+    target = _index_path(log_path)
+    tmp = temp_name(target)
+    try:
+        with open(tmp, "wb") as handle:
+            pickle.dump((INDEX_VERSION, parsed), handle, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, target)
+    except OSError:  # a read-only or full disk: the log is still read, only slower
+        tmp.unlink(missing_ok=True)
 
 
 def parse_done_line(line: str) -> DoneEntry | None:

@@ -1,0 +1,137 @@
+"""The journal at 100k units: ``python -m status`` and a rerun's "what is done" check.
+
+    .venv/bin/python bench/journal_scale.py              # 100,000 units
+    .venv/bin/python bench/journal_scale.py --units 20000
+
+A synthetic workspace gets ``units`` sources, each with a segment DONE line (the
+FLAC store: ``audio.flac`` checked by size, ``windows.jsonl`` by sha256, as
+segment writes them) and a label DONE line (its labels file by sha256), all
+in the form ``Journal.mark_done`` writes, plus the small files they list. Then it
+times, each in a fresh process:
+
+- ``python -m status --workspace WS`` (wall, including interpreter start);
+- the rerun check: ``Journal(ws, "segment")`` and ``Journal(ws, "label")`` built
+  and ``is_done`` asked for every unit, as segment and label do on a rerun;
+- the baseline in the same run: the same check without the index and with the
+  parse cache cleared before each ``Journal`` (what every ``Journal`` cost before:
+  label built four per run, each parsing the whole log).
+
+The first status run writes ``logs/.journal-index``; the timings are of the
+runs after it (a second status run is timed too).
+
+The goal is <= 2 s for status and for the check at 100k units.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+CHECK = """
+import sys, time
+import whcore.journal as j
+from whcore.workspace import open_workspace
+ws = open_workspace(sys.argv[1]); baseline = sys.argv[2] == "baseline"
+if baseline:  # no index on disk, no parse cache: every Journal parses the whole log
+    j._load_index, j._save_index = (lambda path: None), (lambda path, parsed: None)
+t = time.perf_counter()
+done = 0
+for stage, checks in (("segment", True), ("label", True), ("label", False), ("label", False), ("label", False)):
+    if baseline:
+        j._PARSED.clear()
+    journal = j.Journal(ws, stage)
+    if checks:
+        done += sum(journal.is_done(unit, entry.params) for unit, entry in journal.entries().items())
+print("DONE", done, "S", time.perf_counter() - t)
+"""
+
+
+def done_line(stage: str, unit: str, params: dict, files: dict, extra: dict) -> str:
+    """A DONE line exactly as ``Journal.mark_done`` writes it (written here without its per-line fsync)."""
+    from whcore.journal import JOURNAL_FORMAT, clear_options, params_digest
+
+    payload = json.dumps({"format": JOURNAL_FORMAT, "params": params_digest(params), "options": clear_options(params),
+                          "files": files, "extra": extra}, ensure_ascii=False, sort_keys=True)
+    return f"2026-12-03 05:00:00.000 | DONE    | {stage: <8} | {unit} {payload}\n"
+
+
+def listed(workspace, path: Path, hashed: bool) -> list:  # noqa: ANN001 - a Workspace
+    from whcore.journal import file_sha256
+
+    stat = path.stat()
+    return [stat.st_size, file_sha256(path), stat.st_mtime_ns] if hashed else [stat.st_size, None]
+
+
+def build(ws: Path, units: int) -> None:
+    from whcore.journal import source_unit
+    from whcore.workspace import open_workspace
+
+    workspace = open_workspace(ws, create=True)
+    options = {"window_s": 10.0, "overlap_s": 2.0, "min_tail_s": 1.0, "snap_s": 0.0, "vad_mode": 2,
+               "rate_hz": 16000, "format": 1, "store": "flac"}
+    workspace.labels_dir.mkdir(parents=True, exist_ok=True)
+    with open(workspace.log_path, "w", encoding="utf-8") as log:
+        for i in range(units):
+            sid = f"s{i:06d}"
+            folder = workspace.source_windows_dir(sid)
+            folder.mkdir(parents=True)
+            (folder / "audio.flac").write_bytes(b"f" * 64)
+            (folder / "windows.jsonl").write_text(f'{{"source_id": "{sid}"}}\n')
+            labels = workspace.labels_path(sid)
+            labels.write_text(f'{{"source_id": "{sid}", "text": "x"}}\n')
+            files = {f"windows/{sid}/audio.flac": listed(workspace, folder / "audio.flac", False),
+                     f"windows/{sid}/windows.jsonl": listed(workspace, folder / "windows.jsonl", True)}
+            log.write(done_line("segment", source_unit(sid), {**options, "audio": f"sources/audio/{sid}.flac"}, files,
+                                {"windows": 450, "seconds": 3600.0}))
+            log.write(done_line("label", source_unit(sid), {"model": "offline-base", "windows": sid},
+                                {f"labels/{sid}.jsonl": listed(workspace, labels, True)},
+                                {"windows": 450, "kept": 400, "seconds": 3500.0}))
+
+
+def timed(command: list[str]) -> tuple[float, str]:
+    start = time.perf_counter()
+    out = subprocess.run(command, capture_output=True, text=True, env=os.environ | {"PYTHONPATH": str(REPO)})
+    if out.returncode not in (0, 1):
+        raise RuntimeError(out.stderr[-2000:])
+    return time.perf_counter() - start, out.stdout
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--units", type=int, default=100_000)
+    parser.add_argument("--workdir", type=Path, default=REPO / "bench" / "out" / "journal")
+    args = parser.parse_args()
+    ws = args.workdir / f"ws-{args.units}"
+    if not (ws / "logs" / "log.txt").exists():
+        shutil.rmtree(ws, ignore_errors=True)
+        start = time.perf_counter()
+        subprocess.run([sys.executable, __file__, "--build-only", str(ws), str(args.units)], check=True,
+                       env=os.environ | {"PYTHONPATH": str(REPO)})
+        print(f"built {args.units} sources x 2 DONE lines in {time.perf_counter() - start:.0f} s")
+    log_mb = (ws / "logs" / "log.txt").stat().st_size / 1e6
+    first_status_s, _ = timed([sys.executable, "-m", "status", "--workspace", str(ws)])
+    status_s, _ = timed([sys.executable, "-m", "status", "--workspace", str(ws)])
+    check_s, out = timed([sys.executable, "-c", CHECK, str(ws), "cached"])
+    base_s, base_out = timed([sys.executable, "-c", CHECK, str(ws), "baseline"])
+    inner, base_inner = float(out.split("S")[-1]), float(base_out.split("S")[-1])
+    print(f"{args.units} units ({2 * args.units} DONE lines, log {log_mb:.0f} MB); machine shared, one run each")
+    print(f"python -m status, first (no index):    {first_status_s:6.2f} s wall")
+    print(f"python -m status, with the index:      {status_s:6.2f} s wall")
+    print(f"rerun check (parsed once per process): {check_s:6.2f} s wall, {inner:.2f} s in-process")
+    print(f"baseline (parsed per Journal):         {base_s:6.2f} s wall, {base_inner:.2f} s in-process "
+          f"(ratio {base_inner / inner:.2f})")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "--build-only":
+        build(Path(sys.argv[2]), int(sys.argv[3]))
+    else:
+        main()
