@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "Run `python -m finetune plan --model NAME --vram GiB` to see what fits a GPU, and "
                          "`python -m finetune demo --model DIR` for a Gradio transcription demo.")
     add = parser.add_argument
-    add("--dataset", help="audiofolder folder or CSV (columns audio,sentence; paths relative "
+    add("--dataset", help="dataset folder (label's Parquet shards, or any audiofolder) or CSV (columns audio,sentence; paths relative "
                           "to the CSV) [default: <workspace>/dataset]")
     add("--model", default=DEFAULT_MODEL, help="Hub id, local transformers or CTranslate2 folder, "
                                                "or offline-base (works without network)")

@@ -21,7 +21,7 @@ MAX_INPUT_SECONDS = 30.0  # Whisper's encoder always sees 30 s
 class FinetuneOptions:
     """Everything a fine-tuning run was asked to do."""
 
-    dataset: Path  # audiofolder folder or CSV file
+    dataset: Path  # Parquet dataset folder, audiofolder folder or CSV file
     output: Path  # where the model, its CT2 copy, card and curves go
     checkpoints: Path  # where resumable checkpoints go (inside the workspace)
     model: str = DEFAULT_MODEL  # model SPEC (whcore.models)

@@ -15,7 +15,9 @@ they are: thousands of files instead of one per window.
 
 A shard holds whole sources, so a rebuild re-encodes only the sources whose rows
 changed, and the shards they shared: every other shard is hard-linked from the
-previous build, unchanged. The whole folder is still published in one step
+previous build, unchanged. New sources first fill the split's shards smaller than
+half the target (their row groups are copied, not re-encoded), so a corpus that
+grows a source at a time keeps shards of ~500 MB. The whole folder is still published in one step
 (``whcore.publish.publish_folder``), and the card names its shards explicitly, so
 a reader never sees a half-written or leftover shard.
 
@@ -29,11 +31,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from label.dataset import link_or_copy
 from label.split import TEST, TRAIN, assign_splits
 from whcore.errors import SourceError
 from whcore.records import SAMPLE_RATE, LabelRecord
@@ -135,14 +137,6 @@ def manifest_text(shards: Sequence[Shard]) -> str:
     return json.dumps({"format": MANIFEST_FORMAT, "shards": [s.to_dict() for s in shards]}, indent=1) + "\n"
 
 
-def link_or_copy(source: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copy2(source, target)
-
-
 def plan_sources(kept: Sequence[LabelRecord], test_fraction: float) -> dict[str, dict[str, list[LabelRecord]]]:
     """split -> source id -> its rows in (start, index) order, the time-split gap left out."""
     splits = assign_splits(kept, test_fraction)
@@ -160,37 +154,60 @@ def write_shards(workspace: Workspace, folder: Path, kept: Sequence[LabelRecord]
     plan = plan_sources(kept, test_fraction)
     digests = {split: {sid: source_digest({r.index: split for r in rows}, rows) for sid, rows in sources.items()}
                for split, sources in plan.items()}
-    shards: list[Shard] = []
-    reused = 0
-    covered: set[tuple[str, str]] = set()
+    unchanged: list[Shard] = []
     for shard in read_manifest(previous_dir):
         wanted = digests.get(shard.split, {})
-        old = previous_dir / shard.file
-        if shard.sources and all(wanted.get(sid) == d for sid, d in shard.sources.items()) and old.is_file():
-            link_or_copy(old, folder / shard.file)
+        if shard.sources and all(wanted.get(sid) == d for sid, d in shard.sources.items()) \
+                and (previous_dir / shard.file).is_file():
+            unchanged.append(shard)
+    covered = {(shard.split, sid) for shard in unchanged for sid in shard.sources}
+    pending = {split: [sid for sid in sorted(plan[split]) if (split, sid) not in covered] for split in plan}
+    # A split that gets new sources fills its small shards first (their rows are copied, not
+    # re-encoded), so a corpus that grows a source at a time still has shards of ~500 MB.
+    carried = [s for s in unchanged if pending[s.split]
+               and (previous_dir / s.file).stat().st_size < SHARD_TARGET_BYTES // 2]
+    shards: list[Shard] = []
+    for shard in unchanged:
+        if shard not in carried:
+            link_or_copy(previous_dir / shard.file, folder / shard.file)
             shards.append(shard)
-            covered.update((shard.split, sid) for sid in shard.sources)
-            reused += 1
+    reused, written = len(shards), 0
     failed: dict[str, str] = {}
-    written = 0
     for split in (TRAIN, TEST):
-        pending = [sid for sid in sorted(plan[split]) if (split, sid) not in covered]
-        for shard in _write_new_shards(workspace, folder, split, pending, plan[split], digests[split], failed, log):
+        old = [(previous_dir / s.file, s) for s in carried if s.split == split]
+        for shard in _write_new_shards(workspace, folder, split, pending[split], old, plan[split], digests[split],
+                                       failed, log):
             shards.append(shard)
             written += 1
     return ShardBuild(sorted(shards, key=lambda s: (s.split != TRAIN, s.file)), reused, written, failed)
 
 
 def _write_new_shards(workspace: Workspace, folder: Path, split: str, pending: Sequence[str],
-                      rows_of: dict[str, list[LabelRecord]], digests: dict[str, str], failed: dict[str, str],
-                      log: Any) -> Iterable[Shard]:
-    """Encode ``pending`` sources into new shards of about ``SHARD_TARGET_BYTES`` each."""
+                      carried: Sequence[tuple[Path, Shard]], rows_of: dict[str, list[LabelRecord]],
+                      digests: dict[str, str], failed: dict[str, str], log: Any) -> Iterable[Shard]:
+    """Shards of about ``SHARD_TARGET_BYTES``: the rows of the ``carried`` shards copied as they are,
+    then the ``pending`` sources encoded."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     schema = arrow_schema()
     (folder / DATA_DIR).mkdir(parents=True, exist_ok=True)
     writer, tmp, members, rows, seconds = None, folder / DATA_DIR / f".tmp-{os.getpid()}-{split}.parquet", {}, 0, 0.0
+    pending = list(pending)
+    for path, shard in carried:
+        if writer is None:
+            writer = _new_writer(tmp, schema, pq)
+        try:
+            _copy_row_groups(path, writer, pq)
+        except (OSError, ValueError) as error:  # the old shard is damaged: encode its sources again
+            log.warning(f"dataset: shard {path.name} unreadable ({error}); re-encoding its sources")
+            writer.close()
+            writer = _without_sources(tmp, set(shard.sources), schema, pq) if members else None
+            pending = sorted(set(pending) | set(shard.sources))
+            continue
+        members.update(shard.sources)
+        rows += shard.rows
+        seconds += shard.seconds
     for sid in pending:
         if writer is None:
             writer = _new_writer(tmp, schema, pq)
@@ -201,7 +218,7 @@ def _write_new_shards(workspace: Workspace, folder: Path, split: str, pending: S
             failed[sid] = str(error)
             log.error(f"dataset: {sid} left out: {error}")
             writer.close()
-            writer = _without_source(tmp, sid, schema, pq) if members else None
+            writer = _without_sources(tmp, {sid}, schema, pq) if members else None
             continue
         members[sid] = digests[sid]
         rows += len(rows_of[sid])
@@ -235,8 +252,18 @@ def _new_writer(path: Path, schema: Any, pq: Any) -> Any:
     return pq.ParquetWriter(str(path), schema, compression=compression, use_dictionary=["source_id", "language"])
 
 
-def _without_source(tmp: Path, source_id: str, schema: Any, pq: Any) -> Any:
-    """An open writer holding the shard so far minus ``source_id``'s row groups (it failed midway).
+def _copy_row_groups(path: Path, writer: Any, pq: Any) -> None:
+    """Every row group of the shard ``path`` into ``writer``, one at a time (no audio re-encoded)."""
+    shard = pq.ParquetFile(str(path))
+    try:
+        for group in range(shard.num_row_groups):
+            writer.write_table(shard.read_row_group(group), row_group_size=ROW_GROUP_ROWS)
+    finally:
+        shard.close()
+
+
+def _without_sources(tmp: Path, source_ids: set[str], schema: Any, pq: Any) -> Any:
+    """An open writer holding the shard so far minus the row groups of ``source_ids`` (one failed midway).
 
     Every row group holds one source's rows, so the copy goes row group by row group
     (bounded memory); ParquetWriter cannot reopen a file to append, hence the copy.
@@ -246,7 +273,7 @@ def _without_source(tmp: Path, source_id: str, schema: Any, pq: Any) -> Any:
     writer = _new_writer(copy, schema, pq)
     for group in range(done.num_row_groups):
         table = done.read_row_group(group)
-        if table.num_rows and table.column("source_id")[0].as_py() != source_id:
+        if table.num_rows and table.column("source_id")[0].as_py() not in source_ids:
             writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
     done.close()
     os.replace(copy, tmp)  # the writer holds the file open: it goes on writing under the new name

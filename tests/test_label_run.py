@@ -168,17 +168,20 @@ def shard_rows(root: Path) -> int:
 
 def test_adding_a_source_rewrites_only_its_shard(labelled, tmp_path):
     root = copy_of(labelled, tmp_path)
-    inodes = {p.name: p.stat().st_ino for p in (root / "dataset" / "data").iterdir()}
+    manifest = {s["split"]: s for s in json.loads((root / "dataset" / "shards.json").read_text())["shards"]}
+    test_shard = root / "dataset" / manifest["test"]["file"]
+    inode = test_shard.stat().st_ino
     extra = tmp_path / "inputs" / "extra.wav"  # its hash puts it in train and moves no other source
     extra.parent.mkdir()
     soundfile.write(str(extra), np.concatenate([fit(espeak(s), 10.0) for s in SENTENCES[1:]]), 16000)
     build_workspace_from_files(root, [extra])
     assert label_main(["--workspace", str(root), "--language", "en"]) == 0
-    after = {p.name: p.stat().st_ino for p in (root / "dataset" / "data").iterdir()}
-    assert {name: after.get(name) for name in inodes} == inodes  # the old shards, untouched (same files)
-    assert len(after) == len(inodes) + 1
+    assert test_shard.stat().st_ino == inode  # the test split's shard: the same file, untouched
     log = (root / "logs" / "log.txt").read_text()
-    assert "dataset shards: 2 unchanged, 1 written" in log
+    # the small train shard takes the new source: its rows are copied, the new source's encoded
+    assert "dataset shards: 1 unchanged, 1 written" in log
+    after = {s["split"]: s for s in json.loads((root / "dataset" / "shards.json").read_text())["shards"]}
+    assert set(after["train"]["sources"]) == {"subs", "extra"} and after["test"] == manifest["test"]
     assert shard_rows(root) == shard_rows(labelled) + 2
 
 

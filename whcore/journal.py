@@ -58,7 +58,7 @@ HASH_CHUNK_BYTES = 1 << 20
 MAX_SHOWN_CHANGES = 4  # option changes named in one "redo" line
 MAX_SHOWN_VALUE_CHARS = 48
 INDEX_NAME = ".journal-index"  # parsed journal beside log.txt (a cache; see _load_index)
-INDEX_VERSION = 2  # bump when DoneEntry / OutcomeEntry change shape
+INDEX_VERSION = 3  # bump when DoneEntry / OutcomeEntry change shape
 INDEX_MIN_NEW_LINES = 2000  # rewrite the index once this many new lines were parsed
 
 SOURCE_PREFIX = "source:"
@@ -102,7 +102,15 @@ def legacy_unit(unit: str) -> str:
 
 
 def file_sha256(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks (bounded memory)."""
+    """Hex sha256 of a file, read in 1 MiB chunks (bounded memory).
+
+    A file a parsed journal recorded with its sha256, size and modification time is
+    not read again while its size and time are unchanged (label digests every
+    windows manifest on every run: 100k manifests would cost minutes).
+    """
+    known = _known_sha256(str(path))
+    if known is not None:
+        return known
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(HASH_CHUNK_BYTES), b""):
@@ -406,6 +414,7 @@ class _ParsedLog:
     digest: str  # blake2b of the bytes consumed: if it changed, the log was rewritten, not appended to
     entries: list[DoneEntry | OutcomeEntry]
     torn: int = 0  # DONE lines cut short by a kill (they never count)
+    hashes: dict[str, tuple[int, int, str]] = field(default_factory=dict)  # path -> size, mtime_ns, sha256 recorded
 
 
 _PARSED: dict[Path, _ParsedLog] = {}
@@ -446,10 +455,12 @@ def _parsed(path: Path) -> _ParsedLog:
         data = handle.read()
         complete = data[:data.rfind(b"\n") + 1]  # a line still being written waits for the next call
         lines = complete.decode("utf-8", errors="replace").splitlines()
+        root = str(path.parent.parent)  # <workspace>/logs/log.txt
         for line in lines:
             entry = parse_journal_line(line)
             if entry is not None:
                 parsed.entries.append(entry)
+                _remember_hashes(parsed, root, entry)
             elif f" | {DONE_LEVEL}    | " in line:
                 parsed.torn += 1
         hasher.update(complete)
@@ -458,6 +469,28 @@ def _parsed(path: Path) -> _ParsedLog:
         if len(lines) >= INDEX_MIN_NEW_LINES:
             _save_index(path, parsed)
         return parsed
+
+
+def _remember_hashes(parsed: _ParsedLog, root: str, entry: DoneEntry | OutcomeEntry) -> None:
+    """Note the sha256 of every file a DONE entry recorded with its size and modification time."""
+    for relative, recorded in getattr(entry, "files", {}).items():
+        if len(recorded) > 2 and recorded[1]:
+            parsed.hashes[os.path.join(root, relative)] = (recorded[0], recorded[2], recorded[1])
+
+
+def _known_sha256(path: str) -> str | None:
+    """The sha256 a parsed journal recorded for ``path``, if its size and time are still the recorded ones."""
+    with _PARSED_LOCK:
+        known = [parsed.hashes.get(path) for parsed in _PARSED.values()]
+    for recorded in known:
+        if recorded is not None:
+            try:
+                info = os.stat(path)
+            except OSError:
+                return None
+            if (info.st_size, info.st_mtime_ns) == recorded[:2]:
+                return recorded[2]
+    return None
 
 
 def _prefix_hasher(handle: Any, parsed: _ParsedLog) -> Any:
