@@ -87,20 +87,26 @@ def write_source(workspace: Path, source_id: str, seed: int, speech: np.ndarray)
     (workspace / "sources" / f"{source_id}.json").write_text(json.dumps(record))
 
 
+CPU_SECONDS: dict[str, float] = {}  # the last measured command's user + system seconds, by its first word
+
+
 def measured(command: list[str], cwd: Path = REPO) -> tuple[float, float, str]:
-    """Wall seconds and peak RSS (MiB, largest process of the tree) of ``command``."""
+    """Wall seconds and peak RSS (MiB, largest process of the tree) of ``command``; its CPU seconds
+    (user + system: what an overloaded shared machine does not inflate) go to ``CPU_SECONDS["last"]``."""
     probe = ("import resource, subprocess, sys, time\n"
              "t = time.perf_counter()\n"
              "r = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)\n"
              "w = time.perf_counter() - t\n"
              "print(r.stdout[-3000:])\n"
-             "print('@@', w, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, r.returncode)\n")
+             "u = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+             "print('@@', w, u.ru_maxrss, r.returncode, u.ru_utime + u.ru_stime)\n")
     out = subprocess.run([sys.executable, "-c", probe, *command], capture_output=True, text=True, cwd=cwd,
                          env=os.environ | {"PYTHONPATH": str(REPO)}).stdout
     tail = out.rsplit("@@", 1)
-    wall, rss, code = tail[1].split()
+    wall, rss, code, cpu = tail[1].split()
     if code != "0":
         raise RuntimeError(f"{command[:4]} failed:\n{tail[0]}")
+    CPU_SECONDS["last"] = float(cpu)
     return float(wall), int(rss) / 1024, tail[0]
 
 
@@ -186,20 +192,25 @@ def bench_size(hours: int, root: Path, speech: np.ndarray) -> dict[str, float]:
     print(f"[{hours} h] sources generated in {time.perf_counter() - t:.0f} s", flush=True)
     r: dict[str, float] = {"hours": hours}
     r["segment_s"], r["segment_rss"], _ = measured([sys.executable, "-m", "segment", "--workspace", str(ws)])
+    r["segment_cpu"] = CPU_SECONDS["last"]
     r["files"], size = tree_size(ws / "windows")
     r["mb_per_h"] = size / 1e6 / hours
     step("label", str(ws))
     r["build_s"], r["build_rss"], out = step("build", str(ws))
+    r["build_cpu"] = CPU_SECONDS["last"]
     r["dataset_mb_per_h"] = tree_size(ws / "dataset")[1] / 1e6 / hours
     r["shards"] = len(list((ws / "dataset" / "data").glob("*.parquet")))
     r["unchanged_s"] = value(step("build", str(ws))[2], "BUILD_S")
     cache = root / f"hf-cache-{hours}h"
     shutil.rmtree(cache, ignore_errors=True)
     r["load_s"], r["load_rss"], out = step("load", str(ws / "dataset"), str(cache))
+    r["load_cpu"] = CPU_SECONDS["last"]
     shutil.rmtree(cache, ignore_errors=True)
     r["loader_s"], r["loader_rss"], out = step("loader", str(ws / "dataset"))
+    r["loader_cpu"] = CPU_SECONDS["last"]
     r["loader_audio_h"] = value(out, "AUDIO_H")
     r["status_s"], r["status_rss"], _ = measured([sys.executable, "-m", "status", "--workspace", str(ws)])
+    r["status_cpu"] = CPU_SECONDS["last"]
     write_source(ws, "added", 10**6, speech)
     measured([sys.executable, "-m", "segment", "--workspace", str(ws)])
     step("label", str(ws))
@@ -219,13 +230,13 @@ def wav_baseline(root: Path, speech: np.ndarray) -> float:
     return size / 1e6, files
 
 
-ROWS = [("segment wall s", "segment_s"), ("segment peak RSS MiB", "segment_rss"), ("files under windows/", "files"),
-        ("windows/ MB per audio hour", "mb_per_h"), ("dataset build s (first)", "build_s"),
+ROWS = [("segment wall s", "segment_s"), ("segment CPU s", "segment_cpu"), ("segment peak RSS MiB", "segment_rss"), ("files under windows/", "files"),
+        ("windows/ MB per audio hour", "mb_per_h"), ("dataset build s (first)", "build_s"), ("dataset build CPU s", "build_cpu"),
         ("dataset build peak RSS MiB", "build_rss"), ("dataset MB per audio hour", "dataset_mb_per_h"),
         ("Parquet shards", "shards"), ("unchanged rebuild s", "unchanged_s"), ("rebuild after adding 1 h s", "add_1h_s"),
-        ("first load_dataset s", "load_s"), ("first load_dataset peak RSS MiB", "load_rss"),
-        ("finetune loader pass s", "loader_s"), ("finetune loader peak RSS MiB", "loader_rss"),
-        ("status s", "status_s")]
+        ("first load_dataset s", "load_s"), ("first load_dataset CPU s", "load_cpu"), ("first load_dataset peak RSS MiB", "load_rss"),
+        ("finetune loader pass s", "loader_s"), ("finetune loader pass CPU s", "loader_cpu"), ("finetune loader peak RSS MiB", "loader_rss"),
+        ("status s", "status_s"), ("status CPU s", "status_cpu")]
 
 
 def main() -> None:
