@@ -11,28 +11,14 @@ however long the source is.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path, PurePosixPath
 from typing import Sequence
 
 import numpy as np
+
 from whcore import window_audio
-from whcore.errors import SourceError
-from whcore.records import SAMPLE_RATE, WindowRecord, seconds_to_samples
+from whcore.records import WindowRecord, seconds_to_samples
+from whcore.window_audio import inside_workspace  # noqa: F401 - label's modules take it from here
 from whcore.workspace import Workspace
-
-
-def inside_workspace(workspace: Workspace, relative: str, what: str) -> Path:
-    """The workspace path a record names, or a SourceError if it would leave the workspace.
-
-    Records are data, not trusted code: an absolute path or a ``..`` step in one
-    could make label read (and hard-link into the dataset) any file on the machine.
-    """
-    parts = PurePosixPath(relative).parts
-    if not relative or PurePosixPath(relative).is_absolute() or ".." in parts or "\\" in relative:
-        raise SourceError(f"{what} path {relative!r} points outside the workspace {workspace.root}; "
-                          "the record was edited or corrupted: rerun the stage that wrote it")
-    return workspace.root / os.path.normpath(relative)
 
 
 def read_windows(workspace: Workspace, windows: Sequence[WindowRecord]) -> list[np.ndarray]:

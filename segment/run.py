@@ -30,7 +30,7 @@ from whcore.errors import SourceError
 from whcore.journal import Journal, source_unit
 from whcore.publish import publish_folder, sweep_stale
 from whcore.records import SAMPLE_RATE, SourceRecord, WindowRecord, samples_to_seconds
-from whcore.window_audio import FLAC_FORMAT, SOURCE_AUDIO_NAME, WAV_FORMAT
+from whcore.window_audio import FLAC_FORMAT, WAV_FORMAT
 from whcore.workspace import Workspace, require_sources
 
 from segment.decode import BYTES_PER_SAMPLE, READ_CHUNK_BYTES, pcm_chunks

@@ -49,7 +49,7 @@ def samples_in(window: WindowLike) -> int:
     return seconds_to_samples(window.end) - seconds_to_samples(window.start)
 
 
-def window_file(workspace: Workspace, relative: str) -> Path:
+def inside_workspace(workspace: Workspace, relative: str, what: str = "window") -> Path:
     """The workspace file a record names; SourceError if the path would leave the workspace.
 
     Records are data, not trusted code: an absolute path or a ``..`` step in one
@@ -57,7 +57,7 @@ def window_file(workspace: Workspace, relative: str) -> Path:
     """
     parts = PurePosixPath(relative).parts
     if not relative or PurePosixPath(relative).is_absolute() or ".." in parts or "\\" in relative:
-        raise SourceError(f"window path {relative!r} points outside the workspace {workspace.root}; "
+        raise SourceError(f"{what} path {relative!r} points outside the workspace {workspace.root}; "
                           "the record was edited or corrupted: rerun the stage that wrote it")
     return workspace.root / os.path.normpath(relative)
 
@@ -99,7 +99,7 @@ class WindowReader:
         length = samples_in(window)
         stop = length if stop is None else min(stop, length)
         start = min(max(start, 0), stop)
-        path = window_file(self.workspace, window.path)
+        path = inside_workspace(self.workspace, window.path)
         handle = self._open(path)
         first = int(getattr(window, "offset", 0) or 0) + start
         try:
