@@ -28,7 +28,7 @@ def transcribe_packs(model: Any, featurizer: Featurizer, packs: list[Pack], *, l
         for first in range(0, len(packs), batch_size):
             chunk = packs[first:first + batch_size]
             features = featurizer.input_features(chunk).to(device=device, dtype=dtype)
-            generated = model.generate(input_features=features, language=language, task=task,
+            generated = model.generate(input_features=features, **featurizer.prompt(language, task),
                                        num_beams=1, do_sample=False, use_cache=True)
             texts.extend(t.strip() for t in
                          featurizer.tokenizer.batch_decode(generated, skip_special_tokens=True))

@@ -31,8 +31,12 @@ CT2_QUANTIZATIONS = ("int8", "int8_float16", "int8_float32", "int8_bfloat16", "i
 CT2_SIDE_FILES = ("tokenizer.json", "preprocessor_config.json")
 
 
-def set_generation_language(model: Any, language: str, task: str) -> None:
-    """Make language and task the defaults of ``generate()`` (and so of the pipeline)."""
+def set_generation_language(model: Any, language: str | None, task: str | None) -> None:
+    """Make language and task the defaults of ``generate()`` (and so of the pipeline).
+
+    ``None`` for both (an English-only model) leaves them unset: ``generate()``
+    refuses either for a model without language tokens.
+    """
     config = model.generation_config
     config.language = language
     config.task = task
@@ -40,10 +44,11 @@ def set_generation_language(model: Any, language: str, task: str) -> None:
     model.config.forced_decoder_ids = None
 
 
-def save_transformers(model: Any, processor: Any, folder: Path, language: str, task: str) -> None:
-    """Save model + processor into ``folder`` (a staging folder the caller publishes)."""
-    set_generation_language(model, language, task)
-    processor.tokenizer.set_prefix_tokens(language=language, task=task, predict_timestamps=False)
+def save_transformers(model: Any, processor: Any, folder: Path, prompt: dict[str, str | None]) -> None:
+    """Save model + processor into ``folder`` (a staging folder the caller publishes);
+    ``prompt`` is ``Featurizer.prompt()``: the language and task, or none for English-only models."""
+    set_generation_language(model, prompt["language"], prompt["task"])
+    processor.tokenizer.set_prefix_tokens(**prompt, predict_timestamps=False)
     model.save_pretrained(folder)
     processor.save_pretrained(folder)
     if not (folder / "preprocessor_config.json").exists():  # transformers 5 folds it into processor_config

@@ -4,7 +4,9 @@ Labels follow the Hugging Face fine-tuning guide: the tokenizer adds the
 prefix <|startoftranscript|><|lang|><|task|><|notimestamps|> and
 <|endoftext|>; the leading <|startoftranscript|> is cut because the model
 prepends it when it shifts the labels right; padding is -100 so the loss
-ignores it.
+ignores it. English-only models (tiny.en, base.en, ...) have no language or
+task tokens: their prefix is <|startoftranscript|><|notimestamps|>, in the
+labels, in evaluation and in the exported model alike.
 """
 
 from __future__ import annotations
@@ -24,15 +26,28 @@ MAX_LABEL_TOKENS = 448  # Whisper's decoder positions
 
 
 class Featurizer:
-    """Turns packs into ``input_features`` / ``labels`` tensors for one language and task."""
+    """Turns packs into ``input_features`` / ``labels`` tensors for one language and task.
 
-    def __init__(self, processor: Any, language: str, task: str, log: Any = None) -> None:
+    ``language`` always names the text's language (normalisers, packing);
+    ``english_only`` drops the language and task tokens from the prompt.
+    """
+
+    def __init__(self, processor: Any, language: str, task: str, log: Any = None,
+                 english_only: bool = False) -> None:
         self.processor = processor
         self.language = language
+        self.english_only = english_only
         self.tokenizer = processor.tokenizer
-        self.tokenizer.set_prefix_tokens(language=language, task=task, predict_timestamps=False)
+        self.tokenizer.set_prefix_tokens(**self.prompt(language, task), predict_timestamps=False)
         self.decoder_start_id = self.tokenizer.convert_tokens_to_ids("<|startoftranscript|>")
         self.log = log
+
+    def prompt(self, language: str, task: str) -> dict[str, str | None]:
+        """The ``language``/``task`` arguments of the tokenizer and ``generate()``: none for an
+        English-only model, whose vocabulary has no such tokens."""
+        if self.english_only:
+            return {"language": None, "task": None}
+        return {"language": language, "task": task}
 
     def audio(self, pack: Pack) -> np.ndarray:
         """The pack's examples back to back, cut at 30 s."""

@@ -116,12 +116,21 @@ def log_plan(plan: TrainingPlan, log: Any) -> None:
             log.info(f"memory:{line}")
 
 
+def check_english_only(options: FinetuneOptions, language: str, english_only: bool) -> None:
+    """UserError when an English-only model is asked for another language or for translation."""
+    if english_only and (language != "en" or options.task != "transcribe"):
+        raise UserError(f"model {options.model!r} is English-only: it can only be fine-tuned with "
+                        f"--language en --task transcribe (got {language}, {options.task}); "
+                        "use a multilingual model for other languages")
+
+
 def export_params(options: FinetuneOptions, training_params: dict[str, Any]) -> dict[str, Any]:
     return {"training": training_params, "ct2": options.ct2_quantization}
 
 
 def finetune(options: FinetuneOptions, workspace: Workspace, log: Any) -> int:
     """Train (or resume), export and push; returns the exit code (1: the push failed)."""
+    from whcore.ct2_convert import is_english_only
     from whcore.models import load_hf_whisper, model_fingerprint
 
     base_identity = model_fingerprint(options.model)  # cheap: a bad SPEC fails before the dataset is read
@@ -136,7 +145,9 @@ def finetune(options: FinetuneOptions, workspace: Workspace, log: Any) -> int:
     log.info(f"loading {options.model}")
     model, processor = load_hf_whisper(options.model)
     total = sum(p.numel() for p in model.parameters())
-    featurizer = Featurizer(processor, data.language, options.task, log)
+    english_only = is_english_only(model.config.vocab_size)
+    check_english_only(options, data.language, english_only)
+    featurizer = Featurizer(processor, data.language, options.task, log, english_only=english_only)
     plan = build_plan(options, model, len(data.train), featurizer.longest_label(data.train))
     log_plan(plan, log)
     ensure_disk_space(options.checkpoints, estimated_bytes(total, total, plan))
@@ -146,7 +157,8 @@ def finetune(options: FinetuneOptions, workspace: Workspace, log: Any) -> int:
     if not trainer.accelerator.is_main_process:
         return 0
     files = write_outputs(options, workspace, data, trainer.final_model(result), processor, result,
-                          {"training_params": params, "base_model": base_identity})
+                          {"training_params": params, "base_model": base_identity},
+                          featurizer.prompt(data.language, options.task))
     log.info(f"published the model (transformers + CTranslate2 {options.ct2_quantization} in "
              f"{CT2_DIR}/, curves, results, card) to {options.output}")
     journal.mark_done(MODEL_UNIT, done_params, files=[f for f in files if _inside(workspace, f)],
@@ -180,7 +192,8 @@ def push_unit(options: FinetuneOptions, journal: Journal, model_params: str, log
 
 
 def write_outputs(options: FinetuneOptions, workspace: Workspace, data: PreparedData, model: Any,
-                  processor: Any, result: TrainResult, provenance: dict[str, str]) -> list[Path]:
+                  processor: Any, result: TrainResult, provenance: dict[str, str],
+                  prompt: dict[str, str | None]) -> list[Path]:
     """Publish the model folder in one step: transformers model, CT2 copy, curves, results, card.
 
     ``provenance`` (training params, base model identity) is recorded in the
@@ -189,7 +202,7 @@ def write_outputs(options: FinetuneOptions, workspace: Workspace, data: Prepared
     output = options.output
     record = dict(provenance)
     with publish_folder(output, provenance=record) as staging:
-        save_transformers(model, processor, staging, data.language, options.task)
+        save_transformers(model, processor, staging, prompt)
         record["weights"] = export_ct2(staging, options.ct2_quantization)
         carry_tensorboard_logs(output, staging)
         write_pngs(result.progress, result.baseline, staging / CURVES_DIR)

@@ -41,6 +41,16 @@ CT2_BINARY_VERSION = 6  # model.bin layout version this reader understands
 CT2_DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16, 5: np.uint16}
 BF16_CODE = 5
 MULTILINGUAL_MIN_VOCAB = 51865  # openai/whisper: English-only models have 51864 tokens
+
+
+def is_english_only(vocab_size: int) -> bool:
+    """Whether a Whisper model of this vocabulary is English-only (tiny.en, base.en, ...).
+
+    English-only models have no language or task tokens: their prompt is
+    ``<|startoftranscript|><|notimestamps|>`` and transformers' ``generate()``
+    refuses a ``language`` or ``task`` for them.
+    """
+    return vocab_size < MULTILINGUAL_MIN_VOCAB
 MAX_TARGET_POSITIONS = 448  # decoder positions: generate()'s max_length
 MAX_INITIAL_TIMESTAMP_INDEX = 50  # first timestamp at most 1.00 s, as openai/whisper decodes
 EOT, SOT, TRANSLATE, TRANSCRIBE = "<|endoftext|>", "<|startoftranscript|>", "<|translate|>", "<|transcribe|>"
@@ -199,7 +209,7 @@ def generation_config(config: "WhisperConfig", ids: dict[str, int], ct2_config: 
     """Whisper's generation config: language/task tables, timestamp ids, suppressions, task."""
     from transformers import GenerationConfig
 
-    lang_to_id = language_ids(ids, ct2_config, config.vocab_size >= MULTILINGUAL_MIN_VOCAB)
+    lang_to_id = language_ids(ids, ct2_config, not is_english_only(config.vocab_size))
     fields = dict(
         alignment_heads=ct2_config.get("alignment_heads", []), is_multilingual=bool(lang_to_id),
         no_timestamps_token_id=ids[NO_TIMESTAMPS], prev_sot_token_id=ids[PREV_SOT],
@@ -272,7 +282,7 @@ def convert_ct2_to_transformers(ct2_dir: Path, out_dir: Path, language: str | No
     model.tie_weights()
     model.generation_config = generation_config(config, ids, ct2_config, language, task)
     processor = whisper_processor(ct2_dir, config.num_mel_bins,
-                                  config.vocab_size >= MULTILINGUAL_MIN_VOCAB, language, task)
+                                  not is_english_only(config.vocab_size), language, task)
     with publish_folder(out_dir) as tmp:
         model.save_pretrained(tmp)
         processor.save_pretrained(tmp)
