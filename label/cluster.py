@@ -51,7 +51,8 @@ DEFAULT_CHUNK_SECONDS = 300.0  # audio per actor call: ~15 s of work for whisper
 ACTOR_RESTARTS = 3  # a dead actor process is restarted (on any node) this many times
 CALL_RETRIES = 3  # and the call it was running is retried this many times
 CONNECT_TIMEOUT_S = 5.0  # an address that does not answer TCP in this time is unreachable
-CODE_PACKAGES = ("label", "whcore")  # the code an actor runs: its digest must equal the driver's
+CODE_PACKAGES = ("label", "whcore")
+ACTOR_NAME = "label-worker"  # actors are named label-worker-0.. in the driver's own namespace  # the code an actor runs: its digest must equal the driver's
 
 
 @dataclass(frozen=True)
@@ -374,9 +375,25 @@ def start_actors(ray: Any, workspace: Workspace, options: LabelOptions, count: i
     gpu = options.engine.device == "cuda"
     if gpu:
         options = dataclasses.replace(options, engine=dataclasses.replace(options.engine, device_index=0))
-    remote = ray.remote(LabelWorker).options(num_cpus=1, num_gpus=1 if gpu else 0,
-                                             max_restarts=ACTOR_RESTARTS, max_task_retries=CALL_RETRIES)
-    return [remote.remote(str(workspace.root), options) for _ in range(count)]
+    remote = ray.remote(LabelWorker)
+    return [remote.options(name=f"{ACTOR_NAME}-{i}", num_cpus=1, num_gpus=1 if gpu else 0,
+                           max_restarts=ACTOR_RESTARTS, max_task_retries=CALL_RETRIES
+                           ).remote(str(workspace.root), options) for i in range(count)]
+
+
+def identity_problem(who: WorkerIdentity, ray_version: str, python: str, code: str) -> str | None:
+    """Why a worker cannot label for this driver (other Ray, Python or code; no workspace), or None."""
+    where = f"Ray worker {who.node} (pid {who.pid})"
+    if who.ray_version != ray_version or who.python.rsplit(".", 1)[0] != python.rsplit(".", 1)[0]:
+        return (f"{where} runs Ray {who.ray_version} on Python {who.python}, the driver Ray {ray_version} on "
+                f"Python {python}: install the same versions on every node ({INSTALL_HINT})")
+    if who.code != code:
+        return (f"{where} runs other whisper-harvest code (digest {who.code}, driver {code}): install the "
+                "same version on every node")
+    if who.workspace_problem is not None:
+        return (f"{where} does not see the workspace: {who.workspace_problem}; mount the shared storage "
+                "at the same path on every node")
+    return None
 
 
 def check_workers(ray: Any, actors: Sequence[Any], expected: Sequence[tuple[str, int]], log: Any) -> None:
@@ -391,17 +408,9 @@ def check_workers(ray: Any, actors: Sequence[Any], expected: Sequence[tuple[str,
         raise UserError(f"a Ray actor failed to start: {first_line(error)} (is whisper-harvest installed "
                         "on every node?)") from None
     for who in identities:
-        where = f"Ray worker {who.node} (pid {who.pid})"
-        if who.ray_version != ray.__version__ or who.python.rsplit(".", 1)[0] != \
-                platform.python_version().rsplit(".", 1)[0]:
-            raise UserError(f"{where} runs Ray {who.ray_version} on Python {who.python}, the driver Ray "
-                            f"{ray.__version__} on Python {platform.python_version()}: install the same on every node")
-        if who.code != mine:
-            raise UserError(f"{where} runs other whisper-harvest code (digest {who.code}, driver {mine}): "
-                            "install the same version on every node")
-        if who.workspace_problem is not None:
-            raise UserError(f"{where} does not see the workspace: {who.workspace_problem}; mount the "
-                            "shared storage at the same path on every node")
+        problem = identity_problem(who, ray.__version__, platform.python_version(), mine)
+        if problem is not None:
+            raise UserError(problem)
     log.info(f"{len(identities)} model actor(s) on {len({i.node for i in identities})} node(s)")
 
 
@@ -411,8 +420,6 @@ def label_on_ray(workspace: Workspace, options: LabelOptions, cluster: ClusterOp
     actors' busy times."""
     ray = import_ray()
     summary = RunSummary()
-    workspace.labels_dir.mkdir(parents=True, exist_ok=True)
-    sweep_temp_files(workspace.labels_dir)
     sources = segmented_sources(workspace)
     pending = pending_sources(workspace, options, Journal(workspace, "label"), sources, summary, log)
     if pending:
@@ -422,6 +429,8 @@ def label_on_ray(workspace: Workspace, options: LabelOptions, cluster: ClusterOp
         try:
             actors = start_actors(ray, workspace, options, actor_count(ray, options, cluster))
             check_workers(ray, actors, workspace_fingerprint(workspace, pending), log)
+            workspace.labels_dir.mkdir(parents=True, exist_ok=True)  # only now: a failed check writes nothing
+            sweep_temp_files(workspace.labels_dir)
             pool = ActorPool(ray, actors, log)
             started = time.monotonic()
             asyncio.run(Driver(workspace, options, cluster, pool, log).run(pending, summary))
