@@ -20,13 +20,12 @@ import time
 from pathlib import Path
 
 import pytest
+import ray
 
 from label.cli import main as label_main
 from label.cluster import WorkerIdentity, identity_problem, workspace_problem
 from label_workspace import build_workspace
 from test_label_run import make_sources, outputs
-
-ray = pytest.importorskip("ray", reason="label --ray needs the cluster extra (installed by .[all])")
 
 REPO = Path(__file__).resolve().parent.parent
 SPLIT = ["--batch-size", "1"]  # one 30 s chunk per model call
