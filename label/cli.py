@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import Sequence
 
 from label.backend_ct2 import EngineOptions
+from label.cluster import DEFAULT_CHUNK_SECONDS, INSTALL_HINT, ClusterOptions, import_ray, label_on_ray
 from label.encoder_torch import ENCODERS, resolve_encoder
 from label.filters import FILTER_NAMES, FilterThresholds
 from label.run import (BACKENDS, DATASET_FORMATS, KEEP_SCOPES, MODES, PARQUET, TEXT_SOURCES, LabelOptions,
                        RunSummary, label_sources)
 from label.script import NO_SCRIPT, SCRIPTS, validate_script
-from whcore.cli import exit_code, make_parser, non_negative_float, positive_int
+from whcore.cli import exit_code, make_parser, non_negative_float, positive_float, positive_int
 from whcore.errors import UserError
 from whcore.journal import setup_logging
 from whcore.models import ct2_model_dir, model_fingerprint, resolve_model, validate_language
@@ -33,7 +34,8 @@ corpus report is drawn to dataset/report.png.
 
 Scaling out: --shard I/N (or `accelerate launch -m label`, which sets RANK/WORLD_SIZE) labels
 only the sources whose stable hash falls in shard I. The dataset is rebuilt by whichever
-shard finishes last (it checks that every source is labelled), or by a plain rerun."""
+shard finishes last (it checks that every source is labelled), or by a plain rerun. --ray runs
+the model on Ray actors instead (one per GPU), long sources split over them, same output."""
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -62,7 +64,8 @@ def keep_fraction(text: str) -> float:
 
 
 MULTILINGUAL_VOCAB_SIZE = 51865  # tokens of multilingual Whisper vocabularies (English-only: 51864)
-DEFAULT_BATCH = {"cpu": 4, "cuda": 8}  # 30 s inputs per model call when --batch-size is not given
+DEFAULT_BATCH = {"cpu": 4, "cuda": 8}
+LOCAL_RAY = "local"  # --ray without an address  # 30 s inputs per model call when --batch-size is not given
 
 
 def is_english_only(model_dir: Path) -> bool:
@@ -183,6 +186,15 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--shard", type=parse_shard, default=None, metavar="I/N",
                      help="label only shard I of N (0-based); default: RANK/WORLD_SIZE from accelerate "
                           "launch, else 0/1")
+    out.add_argument("--ray", nargs="?", const=LOCAL_RAY, default=None, metavar="ADDRESS",
+                     help="decode on a Ray cluster (HOST:PORT of `ray start --head`, or auto; alone: "
+                          f"start a local Ray): one model actor per GPU or per --threads CPUs, long sources split "
+                          f"over them; every node must see the workspace at the same path ({INSTALL_HINT})")
+    out.add_argument("--ray-actors", type=positive_int, default=None, metavar="N",
+                     help="model actors for --ray; default: one per GPU of the cluster on --device cuda, else "
+                          "one per --threads CPUs")
+    out.add_argument("--ray-chunk-seconds", type=positive_float, default=DEFAULT_CHUNK_SECONDS, metavar="S",
+                     help="audio per actor call with --ray: longer sources are split into calls of about this")
     return parser
 
 
@@ -255,6 +267,19 @@ def check_model_dir(check_model: str | None, backend: str, language: str | None)
     return folder
 
 
+def cluster_from(args: argparse.Namespace) -> ClusterOptions | None:
+    """The --ray settings (None without --ray); Ray's absence is reported before anything runs."""
+    if args.ray is None:
+        if args.ray_actors is not None:
+            raise UserError("--ray-actors needs --ray")
+        return None
+    if args.shard is not None:
+        raise UserError("--ray balances all sources over its actors itself: drop --shard")
+    import_ray()
+    return ClusterOptions(address=None if args.ray == LOCAL_RAY else args.ray, actors=args.ray_actors,
+                          chunk_seconds=args.ray_chunk_seconds)
+
+
 def require_segmented(workspace: Workspace) -> None:
     if not workspace.windows_dir.is_dir() or not any(workspace.windows_dir.glob("*/windows.jsonl")):
         raise UserError(f"workspace {workspace.root} has no segmented windows: run "
@@ -274,10 +299,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     workspace = open_workspace(args.workspace)
     require_segmented(workspace)
     options = options_from(args)
+    cluster = cluster_from(args)
     with workspace_lock(workspace, STAGE, (options.shard_index, options.shard_count)):
         log = setup_logging(workspace, STAGE, args.verbose)
         log.info(f"label run: model {options.model}, mode {options.mode}, "
                  f"shard {options.shard_index}/{options.shard_count}")
-        summary = label_sources(workspace, options, log)
+        summary = label_sources(workspace, options, log) if cluster is None else \
+            label_on_ray(workspace, options, cluster, log)
         print_summary(summary, workspace, log)
     return exit_code(len(summary.failed) + int(bool(summary.dataset_failed)))

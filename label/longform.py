@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -179,13 +179,23 @@ def stream_longform(engine: Ct2Engine, timeline: Sequence, windows: Sequence[Win
     With ``silent_below``, a chunk whose every window has a VAD speech ratio below it is
     not decoded (its windows get no words): the no-speech filter rejects such windows
     whatever Whisper would say, so the encoder pass would be wasted."""
+    speech = SpeechMap(windows, silent_below)
+    decoded = (decode_or_skip(engine, timeline, spans, language, speech)
+               for spans in batched(plan_chunks(timeline), engine.options.batch_size))
+    yield from assign_words(decoded, windows, progress)
+
+
+def assign_words(decoded: Iterable[list[ChunkResult]], windows: Sequence[WindowRecord],
+                 progress: Callable[[float], None] = lambda seconds: None) -> Iterator[WindowDecode]:
+    """Window decodes from the decoded chunks, one batch of chunks at a time (see
+    ``stream_longform``); the batches may also have been decoded elsewhere
+    (``label/cluster.py``): the same batches give the same decodes."""
     pending = list(windows)
-    speech = SpeechMap(pending, silent_below)
     done = 0
     kept: list[ChunkResult] = []
-    for spans in batched(plan_chunks(timeline), engine.options.batch_size):
-        kept += decode_or_skip(engine, timeline, spans, language, speech)
-        progress(sum(b - a for a, b in spans) / SAMPLE_RATE)
+    for batch in decoded:
+        kept += batch
+        progress(sum(c.end - c.start for c in batch))
         frontier = kept[-1].end
         ready = done
         while ready < len(pending) and pending[ready].end <= frontier:
@@ -214,8 +224,14 @@ def decode_longform(engine: Ct2Engine, windows: Sequence[WindowRecord], timeline
     ``silent_below``: see ``stream_longform``.
     """
     decodes = list(stream_longform(engine, timeline, windows, language, progress, silent_below))
-    todo = [i for i, (w, d) in enumerate(zip(windows, decodes)) if needs_redecode(w, d)]
-    for rows in batched(iter(todo), engine.options.batch_size):
+    for rows in redecode_batches(windows, decodes, engine.options.batch_size):
         for i, redone in zip(rows, decode_batch(engine, read(rows), language)):
             decodes[i] = dataclasses.replace(redone, redecoded=True)
     return decodes
+
+
+def redecode_batches(windows: Sequence[WindowRecord], decodes: Sequence[WindowDecode],
+                     batch_size: int) -> list[list[int]]:
+    """The rows of the windows long-form decoding left empty inside speech, in model-call batches."""
+    todo = [i for i, (w, d) in enumerate(zip(windows, decodes)) if needs_redecode(w, d)]
+    return list(batched(iter(todo), batch_size))

@@ -209,11 +209,15 @@ class Labeller:
         read = self.reader(windows)
         if self.options.mode == "windows":
             return decode_windows(engine, read, len(windows), language, progress)
-        th = self.options.thresholds
-        # the no-speech filter rejects a window the VAD heard no speech in, whatever Whisper says
-        silent_below = None if "no_speech" in th.disabled else th.min_speech_ratio
         return decode_longform(engine, windows, Timeline(self.workspace, windows), language, read, progress,
-                               silent_below=silent_below)
+                               silent_below=self.silent_below)
+
+    @property
+    def silent_below(self) -> float | None:
+        """VAD speech ratio under which long-form decoding skips audio: the no-speech filter
+        rejects a window the VAD heard no speech in, whatever Whisper says."""
+        th = self.options.thresholds
+        return None if "no_speech" in th.disabled else th.min_speech_ratio
 
     def audio_seconds(self, windows: Sequence[WindowRecord]) -> float:
         """Seconds of audio a decode of ``windows`` goes through in the run's mode (its progress total)."""
@@ -221,23 +225,29 @@ class Labeller:
             return sum(w.duration for w in windows)
         return max((w.end for w in windows), default=0.0)
 
-    def add_agreement(self, records: list[LabelRecord], windows: Sequence[WindowRecord], language: str) -> None:
-        """Each window's agreement with the --check-model's text for it (same mode, same language)."""
+    def check_decodes(self, windows: Sequence[WindowRecord], language: str) -> list[WindowDecode] | None:
+        """The --check-model's decodes of the windows (same mode, same language); None without one."""
         engine = self.check_engine
-        if engine is None or not records:
-            return
+        if engine is None or not windows:
+            return None
         with tqdm(total=self.audio_seconds(windows), desc=f"check {windows[0].source_id}", unit="s",
                   leave=False) as bar:
-            checks = self.decode_with(engine, windows, language, bar.update)
-        for record, check in zip(records, checks):
-            record.agreement = round(text_agreement(record.text, check.text, language), 4)
+            return self.decode_with(engine, windows, language, bar.update)
 
     def label_source(self, source_id: str) -> list[LabelRecord]:
         windows = read_window_records(self.workspace, source_id)
         with tqdm(total=self.audio_seconds(windows), desc=f"label {source_id}", unit="s", leave=False) as bar:
             language, decodes = self.decode(windows, bar)
+        return self.finish_records(source_id, windows, language, decodes, self.check_decodes(windows, language))
+
+    def finish_records(self, source_id: str, windows: Sequence[WindowRecord], language: str,
+                       decodes: Sequence[WindowDecode], checks: Sequence[WindowDecode] | None) -> list[LabelRecord]:
+        """A source's label records from its window decodes (and the --check-model's): agreement,
+        script, subtitle references, filters. No model is needed here, so a driver that had the
+        decodes made elsewhere (``label/cluster.py``) finishes sources exactly as this process does."""
         records = [label_record(w, d) for w, d in zip(windows, decodes)]
-        self.add_agreement(records, windows, language)
+        for record, check in zip(records, checks or ()):
+            record.agreement = round(text_agreement(record.text, check.text, language), 4)
         for record in records:
             record.text = convert_script(record.text, self.options.script)
         self.add_references(source_id, records, windows, language)
@@ -296,28 +306,49 @@ def label_sources(workspace: Workspace, options: LabelOptions, log: Any) -> RunS
     journal = Journal(workspace, "label")
     labeller = Labeller(workspace, options, log)
     sources = segmented_sources(workspace)
-    for source_id in sources:
-        if shard_of(source_id, options.shard_count) != options.shard_index:
-            summary.other_shards.append(source_id)
-            continue
-        params = source_params(options, workspace.windows_manifest_path(source_id))
-        if journal.is_done(source_unit(source_id), params):
-            log.info(f"{source_id}: already labelled, skipping")
-            summary.skipped.append(source_id)
-            continue
+    for source_id in pending_sources(workspace, options, journal, sources, summary, log):
         try:
             records = labeller.label_source(source_id)
         except SourceError as error:
             journal.mark_failed(source_unit(source_id), f"not labelled: {error}")
             summary.failed.append(source_id)
             continue
-        path = workspace.labels_path(source_id)
-        write_jsonl(path, [r.to_dict() for r in records])
-        kept = sum(r.kept for r in records)
-        journal.mark_done(source_unit(source_id), params, hashed=[path], extra={
-            "windows": len(records), "kept": kept, "seconds": round(sum(r.end - r.start for r in records if r.kept), 3)})
-        log.info(f"{source_id}: {kept}/{len(records)} windows kept")
+        publish_labels(workspace, options, journal, source_id, records, log)
         summary.labelled.append(source_id)
+    finish_run(workspace, options, sources, summary, log)
+    return summary
+
+
+def pending_sources(workspace: Workspace, options: LabelOptions, journal: Journal, sources: Sequence[str],
+                    summary: RunSummary, log: Any) -> list[str]:
+    """This shard's sources not yet labelled with these params (the others go into ``summary``)."""
+    pending = []
+    for source_id in sources:
+        if shard_of(source_id, options.shard_count) != options.shard_index:
+            summary.other_shards.append(source_id)
+        elif journal.is_done(source_unit(source_id), source_params(options, workspace.windows_manifest_path(source_id))):
+            log.info(f"{source_id}: already labelled, skipping")
+            summary.skipped.append(source_id)
+        else:
+            pending.append(source_id)
+    return pending
+
+
+def publish_labels(workspace: Workspace, options: LabelOptions, journal: Journal, source_id: str,
+                   records: Sequence[LabelRecord], log: Any) -> None:
+    """Write a source's labels in place (atomically) and journal them as done."""
+    params = source_params(options, workspace.windows_manifest_path(source_id))
+    path = workspace.labels_path(source_id)
+    write_jsonl(path, [r.to_dict() for r in records])
+    kept = sum(r.kept for r in records)
+    journal.mark_done(source_unit(source_id), params, hashed=[path], extra={
+        "windows": len(records), "kept": kept, "seconds": round(sum(r.end - r.start for r in records if r.kept), 3)})
+    log.info(f"{source_id}: {kept}/{len(records)} windows kept")
+
+
+def finish_run(workspace: Workspace, options: LabelOptions, sources: Sequence[str], summary: RunSummary,
+               log: Any) -> None:
+    """Rebuild the dataset if every segmented source is labelled (else say which wait)."""
     with dataset_lock(workspace):
         pending = unlabelled_sources(workspace, options, sources)
         summary.dataset_waiting = [sid for sid in pending if sid not in summary.failed]
@@ -337,7 +368,6 @@ def label_sources(workspace: Workspace, options: LabelOptions, log: Any) -> RunS
             except SourceError as error:
                 log.error(f"dataset not built: {error}")
                 summary.dataset_failed = True
-    return summary
 
 
 @contextlib.contextmanager
