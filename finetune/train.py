@@ -25,10 +25,10 @@ import torch
 from finetune import checkpoints
 from finetune.checkpoints import Progress
 from finetune.curves import CurveWriter
-from finetune.evaluation import evaluate
+from finetune.evaluation import evaluate, transcribe_packs
 from finetune.features import Featurizer
 from finetune.lora import apply_lora
-from finetune.metrics import Scores, headline_metric
+from finetune.metrics import Scores, headline_metric, score
 from finetune.oom import evaluate_with_oom_fallback, run_with_oom_fallback
 from finetune.options import FinetuneOptions
 from finetune.packing import Pack
@@ -135,10 +135,24 @@ class Trainer:
         return evaluate_with_oom_fallback(self._evaluate_at, batch, self.stepper.discard, self.log)
 
     def _evaluate_at(self, batch: int) -> Scores:
+        """Each process transcribes its share of the test split (every n-th input); the
+        transcripts are gathered in order, so every process scores the whole split alike."""
+        rank, world = self.accelerator.process_index, self.accelerator.num_processes
+        if world == 1:
+            with self.stepper.autocast():
+                return evaluate(self._generation_model(), self.featurizer, self.test_packs,
+                                language=self.language, task=self.options.task, batch_size=batch,
+                                device=self.accelerator.device)
+        from accelerate.utils import gather_object
+
+        share = list(range(rank, len(self.test_packs), world))
         with self.stepper.autocast():
-            return evaluate(self._generation_model(), self.featurizer, self.test_packs,
-                            language=self.language, task=self.options.task, batch_size=batch,
-                            device=self.accelerator.device)
+            texts = transcribe_packs(self._generation_model(), self.featurizer,
+                                     [self.test_packs[i] for i in share], language=self.language,
+                                     task=self.options.task, batch_size=batch, device=self.accelerator.device)
+        ordered = dict(gather_object(list(zip(share, texts))))
+        hypotheses = [ordered[i] for i in range(len(self.test_packs))]
+        return score([p.text(self.language) for p in self.test_packs], hypotheses, self.language)
 
     # ---- baseline -------------------------------------------------------------------------
 
@@ -195,6 +209,7 @@ class Trainer:
         value = getattr(scores, self.metric)
         progress.evals.append({"step": progress.step, **scores.to_dict()})
         record_evaluation(progress, value, self.options.patience)
+        self._share_decision(progress)
         self.log.info(f"step {progress.step}: {format_scores(scores)}"
                       f"{' (best so far)' if progress.best_step == progress.step else ''}")
         if self.writer is not None:
@@ -207,6 +222,20 @@ class Trainer:
                                    extra={self.metric: round(value, 3)})
             checkpoints.prune(self.root, {progress.step, progress.best_step or progress.step})
         self.accelerator.wait_for_everyone()
+
+    def _share_decision(self, progress: Progress) -> None:
+        """Under DDP the first process's best step and early-stopping decision are every
+        process's: ranks that disagreed would stop at different steps and hang in the next
+        all-reduce."""
+        if self.accelerator.num_processes == 1:
+            return
+        from accelerate.utils import broadcast_object_list
+
+        decision = [(progress.best_step, progress.best_metric, progress.evals_without_improvement,
+                     progress.stopped_early)]
+        broadcast_object_list(decision, from_process=0)
+        (progress.best_step, progress.best_metric, progress.evals_without_improvement,
+         progress.stopped_early) = decision[0]
 
     # ---- the run ------------------------------------------------------------------------------
 

@@ -131,7 +131,11 @@ def ct2_supported_compute_types(device: str, index: int = 0) -> set[str]:
     """What CTranslate2 says it can run on ``device``."""
     import ctranslate2
 
-    return set(ctranslate2.get_supported_compute_types(device, index))
+    try:
+        return set(ctranslate2.get_supported_compute_types(device, index))
+    except RuntimeError as error:  # no driver, no device, wrong CUDA: one line, not a traceback
+        raise UserError(f"--device {device}: CTranslate2 cannot use it ({str(error).strip()[:200]}); "
+                        "use --device cpu or auto") from None
 
 
 def gpu_by_name(name: str) -> GpuFacts:
