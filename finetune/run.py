@@ -97,6 +97,12 @@ def estimated_bytes(trainable_params: int, total_params: int, plan: TrainingPlan
     return int(KEPT_CHECKPOINTS * checkpoint + export)
 
 
+def disk_needed(plan: TrainingPlan, total_params: int) -> int:
+    """``estimated_bytes`` with the plan's trainable count (LoRA: the adapters only)."""
+    trainable = plan.memory.trainable_params if plan.memory is not None else total_params
+    return estimated_bytes(trainable, total_params, plan)
+
+
 def build_plan(options: FinetuneOptions, model: Any, train_inputs: int, label_tokens: int) -> TrainingPlan:
     """The plan for this machine, fitted by simulating this model's step at this label length."""
     from whcore.device import detect_gpu
@@ -143,8 +149,7 @@ def finetune(options: FinetuneOptions, workspace: Workspace, log: Any) -> int:
     featurizer = Featurizer(processor, data.language, options.task, log)
     plan = build_plan(options, model, len(data.train), featurizer.longest_label(data.train))
     log_plan(plan, log)
-    trainable = plan.memory.trainable_params if plan.memory is not None else total
-    ensure_disk_space(options.checkpoints, estimated_bytes(trainable, total, plan))
+    ensure_disk_space(options.checkpoints, disk_needed(plan, total))
     # The plan's precision, optimizer, LoRA and checkpointing shape the checkpointed state: a
     # resume under another plan (another GPU, --optimizer) logs what changed and starts clean.
     run_params = {**params, "plan": plan.state_params()}

@@ -78,10 +78,12 @@ def test_plan_cli_prints_what_a_turing_laptop_card_gets(capsys: pytest.CaptureFi
     assert "fp16 autocast + GradScaler over fp32 master weights" in out
     assert "memory-efficient SDPA attention kernel" in out and "compute type float16" in out
     assert "chosen for 6 GiB" in out and ", fp16," in out
-    assert main(["plan", "--model", "tiny", "--gpu", "rtx-3060-laptop", "--label-tokens", "64", "--batch-size", "2"]) == 0
-    out = capsys.readouterr().out
-    assert "rtx-3060-laptop (compute capability 8.6, 6 GiB)" in out and "bf16 autocast over fp32" in out
-    assert "chosen for 6 GiB" in out and ", bf16," in out
+    from finetune.plan import build_parser, device_lines, target_gpu
+
+    laptop = target_gpu(build_parser().parse_args(["--gpu", "rtx-3060-laptop"]))
+    assert laptop == KNOWN_GPUS["rtx-3060-laptop"]
+    lines = "\n".join(device_lines(laptop, training_precision(laptop.compute_capability)))
+    assert "compute capability 8.6, 6 GiB" in lines and "bf16 autocast over fp32" in lines and "flash" in lines
 
 
 def test_gpu_check_refuses_with_one_line_without_cuda(python: str) -> None:

@@ -164,3 +164,18 @@ def test_oom_fallback_is_refused_under_ddp() -> None:
 
     with pytest.raises(UserError, match="DDP.*--batch-size 2"):
         run_with_oom_fallback(step, plan, lambda: None, None)
+
+
+def test_lora_base_is_half_precision_in_the_plan_and_the_disk_check_counts_adapters() -> None:
+    from finetune.run import disk_needed, estimated_bytes
+
+    full = simulate(StepSpec(TINY, batch=1, label_tokens=32, precision="bf16"))
+    lora = simulate(StepSpec(TINY, batch=1, label_tokens=32, precision="bf16", lora=True))
+    assert lora.weights < 0.55 * full.weights  # bf16 frozen base + small fp32 adapters
+    assert "bf16 base + fp32 adapters" in lora.lines()[0] and "weights (fp32)" in full.lines()[0]
+    plan = make_plan(effective_batch=2, dims=TINY, gpu=KNOWN_GPUS["rtx-3060-laptop"], vram_gb=None,
+                     bnb_available=False, lora=True, batch_override=1, label_tokens=32)
+    assert plan.base_dtype == "bf16" and plan.memory.trainable_params < 0.05 * plan.memory.total_params
+    total = plan.memory.total_params
+    assert disk_needed(plan, total) == estimated_bytes(plan.memory.trainable_params, total, plan)
+    assert disk_needed(plan, total) < 0.5 * estimated_bytes(total, total, plan)
