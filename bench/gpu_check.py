@@ -12,7 +12,7 @@ One command, three checks, every number measured in this run:
    10 %).
 2. **Speed.** The configuration ``finetune`` would choose for this card
    against the seed project's fixed configuration (batch 8 x accumulation 2,
-   fp16, AdamW, no checkpointing): samples/s of each and the ratio (goal:
+   fp16, AdamW, gradient checkpointing, as bench/finetune_memory.py's seed): samples/s of each and the ratio (goal:
    >= 3x; an OOM of the seed configuration is reported as such).
 3. **Labelling.** ``python -m label`` with ``--device cuda`` (compute type
    from the device rules) against faster-whisper's ``BatchedInferencePipeline``
@@ -142,7 +142,7 @@ def speed_round(gpu, bnb: bool) -> bool:  # noqa: ANN001
         dims = MODEL_DIMS[name]
         chosen = make_plan(effective_batch=16, dims=dims, gpu=gpu, vram_gb=None, bnb_available=bnb,
                            label_tokens=LABEL_TOKENS)
-        seed = TrainingPlan("cuda", 16, gpu.vram_gib, SEED_BATCH, SEED_ACCUMULATION, 1, "fp16", False, "adamw",
+        seed = TrainingPlan("cuda", 16, gpu.vram_gib, SEED_BATCH, SEED_ACCUMULATION, 1, "fp16", True, "adamw",
                             False, compute_capability=gpu.compute_capability)
         _, chosen_speed = run_steps(dims, chosen, TIMED_STEPS)
         try:

@@ -294,3 +294,25 @@ def test_oom_in_evaluation_halves_its_batch_then_stops_with_advice() -> None:
     with pytest.raises(UserError, match="evaluating at batch 1.*--lora"):
         evaluate_with_oom_fallback(lambda batch: (_ for _ in ()).throw(_oom()), 1, lambda: None, _Log())
     assert transcribe_packs is not None  # the trainer's evaluation goes through this fallback
+
+
+def test_resume_under_another_plan_says_what_changed_and_starts_clean(tmp_path: Path) -> None:
+    from whcore.journal import Journal, checkpoint_unit, setup_logging
+    from whcore.workspace import Workspace
+
+    workspace = Workspace(tmp_path)
+    setup_logging(workspace, "finetune")
+    root = tmp_path / "checkpoints"
+    folder = checkpoints.checkpoint_dir(root, 2)
+    folder.mkdir(parents=True)
+    (folder / checkpoints.WEIGHTS_NAME).write_bytes(b"weights")
+    settings = {"model": "tiny", "seed": 42}
+    made_under = {**settings, "plan": plan_of("fp16", "adamw").state_params()}
+    Journal(workspace, "finetune").mark_done(checkpoint_unit(2), made_under,
+                                             files=checkpoints.checkpoint_files(folder))
+    other_card = {**settings, "plan": plan_of("bf16", "adafactor", checkpointing=True).state_params()}
+    assert checkpoints.latest_recorded(Journal(workspace, "finetune"), other_card, root) is None
+    log = workspace.log_path.read_text(encoding="utf-8")
+    assert "checkpoint:2: redo: plan.gradient_checkpointing changed false → true; plan.optimizer changed " \
+           "adamw → adafactor; plan.precision changed fp16 → bf16" in log
+    assert checkpoints.latest_recorded(Journal(workspace, "finetune"), made_under, root) == folder
