@@ -109,7 +109,8 @@ def build_plan(options: FinetuneOptions, model: Any, train_inputs: int, label_to
 
     gpu = None if options.cpu else detect_gpu()
     processes = int(os.environ.get("WORLD_SIZE", "1"))  # set by accelerate launch / torchrun
-    return make_plan(effective_batch=min(options.effective_batch, max(train_inputs, 1)),
+    # At least one sample per process: a DDP rank with nothing to do would hang the others.
+    return make_plan(effective_batch=max(processes, min(options.effective_batch, max(train_inputs, 1))),
                      dims=dims_from_config(model.config), gpu=gpu, vram_gb=options.vram_gb,
                      bnb_available=bitsandbytes_available(), num_processes=processes, lora=options.lora,
                      batch_override=options.batch_size, optimizer=options.optimizer,
