@@ -70,6 +70,7 @@ def run_one(config: dict) -> dict:
     from finetune.memory import dims_from_config
     from finetune.presets import bitsandbytes_available, make_plan
     from finetune.train import make_optimizer
+    from whcore.device import detect_gpu
 
     total_gib = torch.cuda.get_device_properties(0).total_memory / 2**30
     if config["cap_gib"]:
@@ -81,9 +82,9 @@ def run_one(config: dict) -> dict:
         batch, accumulation, precision, optimizer_name, lora = 8, 2, "fp16", "adamw", False
         checkpointing = True
     else:
-        plan = make_plan(effective_batch=EFFECTIVE_BATCH, dims=dims_from_config(model.config), cuda=True,
-                         vram_gb=config["vram"], bf16_supported=torch.cuda.is_bf16_supported(),
-                         bnb_available=bitsandbytes_available(), label_tokens=int(TOKENS_PER_10_S * 3))
+        plan = make_plan(effective_batch=EFFECTIVE_BATCH, dims=dims_from_config(model.config), gpu=detect_gpu(),
+                         vram_gb=config["vram"], bnb_available=bitsandbytes_available(),
+                         label_tokens=int(TOKENS_PER_10_S * 3))
         batch, accumulation = plan.per_device_batch, plan.grad_accumulation
         precision, optimizer_name, lora = plan.precision, plan.optimizer, plan.lora
         checkpointing, planned_gib = plan.gradient_checkpointing, plan.memory.peak_allocated / 2**30

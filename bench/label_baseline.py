@@ -43,8 +43,11 @@ def main() -> None:
     parser.add_argument("--language", required=True)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (bench/gpu_check.py)")
+    parser.add_argument("--compute-type", default="int8")
     args = parser.parse_args()
-    model = WhisperModel(str(args.model_dir), device="cpu", compute_type="int8", cpu_threads=args.threads)
+    model = WhisperModel(str(args.model_dir), device=args.device, compute_type=args.compute_type,
+                         cpu_threads=args.threads)
     pipeline = BatchedInferencePipeline(model)
     rows = window_rows(args.workspace)
     audios = [soundfile.read(str(args.workspace / row["path"]), dtype="float32")[0] for row in rows]

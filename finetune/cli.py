@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Sequence
 
 from finetune.export import CT2_QUANTIZATIONS
-from finetune.options import DEFAULT_EFFECTIVE_BATCH, DEFAULT_LEARNING_RATE, DEFAULT_MODEL, FinetuneOptions
+from finetune.options import DEFAULT_EFFECTIVE_BATCH, DEFAULT_LEARNING_RATE, DEFAULT_MODEL, OPTIMIZERS, FinetuneOptions
 from whcore.cli import make_parser, positive_float, positive_int
 from whcore.journal import setup_logging
 from whcore.workspace import Workspace, open_workspace, workspace_lock
@@ -50,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
              "configuration that fits (see `python -m finetune plan`) [default: read from the GPU]")
     add("--batch-size", type=positive_int, help="per-device batch, overriding the preset")
     add("--lora", action="store_true", help="train LoRA adapters (peft) instead of all weights")
+    add("--optimizer", choices=OPTIMIZERS, help="force this optimizer instead of the planner's choice "
+                                                 "(adamw_8bit: bitsandbytes' 8-bit AdamW; adafactor)")
     add("--no-pack", dest="pack", action="store_false",
         help="one window per input instead of packing windows into 30 s inputs")
     add("--seed", type=int, default=42, help="seed for data order and initialisation")
@@ -72,7 +74,7 @@ def options_from_args(args: argparse.Namespace, workspace_root: Path) -> Finetun
         model=args.model, language=args.language, task=args.task, max_steps=args.max_steps,
         eval_steps=args.eval_steps, patience=args.patience, learning_rate=args.learning_rate,
         warmup_steps=max(0, args.warmup_steps), effective_batch=args.effective_batch,
-        vram_gb=args.vram, batch_size=args.batch_size, lora=args.lora, pack=args.pack,
+        vram_gb=args.vram, batch_size=args.batch_size, lora=args.lora, optimizer=args.optimizer, pack=args.pack,
         seed=args.seed, ct2_quantization=args.ct2_quantization, push_to_hub=args.push_to_hub,
         cpu=args.cpu, resume=args.resume)
 

@@ -48,6 +48,8 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
+from finetune.options import OPTIMIZERS
+
 GIB = 2**30
 MIB = 2**20
 CUDA_BLOCK_BYTES = 512  # the CUDA caching allocator rounds every block up to this
@@ -55,7 +57,6 @@ N_FRAMES = 3000  # log-mel frames of Whisper's fixed 30 s input (10 ms hop)
 CUDA_CONTEXT_BYTES = int(0.5 * GIB)  # driver context + cuBLAS/cuDNN workspaces: 0.3-0.6 GiB seen
 FRAGMENTATION = 0.10  # caching-allocator reserve above the allocated peak: 0-20 % seen
 PRECISIONS = ("fp32", "fp16", "bf16")
-OPTIMIZERS = ("adamw", "adamw_8bit", "adafactor")
 ATTENTIONS = ("sdpa", "eager")
 DEVICES = ("cuda", "cpu")
 BNB_BLOCK = 256  # values per fp32 absmax scale in bitsandbytes' blockwise 8-bit state
@@ -109,6 +110,7 @@ class StepSpec:
     batch: int  # inputs per forward/backward (per device)
     label_tokens: int = MAX_LABEL_TOKENS  # decoder length; 448 is the worst case
     precision: str = "fp16"  # autocast dtype over fp32 weights; "fp32" = no autocast
+    # (under LoRA the frozen base is held in this dtype, the adapters in fp32)
     gradient_checkpointing: bool = False
     optimizer: str = "adamw"
     attention: str = "sdpa"
@@ -124,6 +126,11 @@ class StepSpec:
         if not 1 <= self.label_tokens <= MAX_LABEL_TOKENS or self.batch < 1 or self.accumulation < 1:
             raise ValueError(f"batch, accumulation >= 1 and 1 <= label_tokens <= {MAX_LABEL_TOKENS}")
 
+    @property
+    def base_dtype(self) -> str:
+        """fp32 master weights for a full fine-tune; a half-precision frozen base under LoRA."""
+        return self.precision if self.lora else "fp32"
+
     def describe(self) -> str:
         return (f"batch {self.batch} x accumulation {self.accumulation}, {self.label_tokens}-token "
                 f"labels, {self.precision}, checkpointing {'on' if self.gradient_checkpointing else 'off'}, "
@@ -136,7 +143,7 @@ class MemoryEstimate:
 
     spec: StepSpec
     peak_allocated: int  # what torch.cuda.max_memory_allocated would report
-    weights: int  # parameters and buffers (fp32 master copy)
+    weights: int  # parameters and buffers (fp32 master copy; LoRA: half-precision base + fp32 adapters)
     gradients: int  # gradients of the trainable parameters
     optimizer_state: int  # after the first optimizer step
     trainable_params: int
@@ -163,7 +170,8 @@ class MemoryEstimate:
 
     def lines(self) -> list[str]:
         """A human-readable breakdown, one item a line."""
-        rows = [("weights (fp32)", self.weights), ("gradients", self.gradients),
+        rows = [(f"weights ({self.spec.base_dtype}{' base + fp32 adapters' if self.spec.lora else ''})",
+                 self.weights), ("gradients", self.gradients),
                 ("optimizer state", self.optimizer_state),
                 ("activations + temporaries at peak", self.activations),
                 ("= allocated peak (torch.cuda.max_memory_allocated)", self.peak_allocated)]
@@ -343,7 +351,12 @@ def build_model(spec: StepSpec) -> Any:
     """The real Whisper model of ``spec.dims``, prepared as the trainer prepares it."""
     from transformers import WhisperForConditionalGeneration
 
-    model = WhisperForConditionalGeneration(spec.dims.config(spec.attention))
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(AUTOCAST_DTYPES.get(spec.base_dtype, torch.float32))
+    try:
+        model = WhisperForConditionalGeneration(spec.dims.config(spec.attention))
+    finally:
+        torch.set_default_dtype(default)
     if spec.gradient_checkpointing:
         model.config.use_cache = False
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})

@@ -20,25 +20,17 @@ from __future__ import annotations
 from typing import Any, Callable, TypeVar
 
 from finetune.presets import TrainingPlan, with_batch
+from finetune.step import is_out_of_memory
 from whcore.errors import UserError
 
 T = TypeVar("T")
 
 
-def is_out_of_memory(error: BaseException) -> bool:
-    """True for CUDA (and cuBLAS/cuDNN allocation) out-of-memory errors."""
-    import torch
-
-    if isinstance(error, torch.cuda.OutOfMemoryError):
-        return True
-    return isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
-
-
 def halved(plan: TrainingPlan) -> TrainingPlan:
     """The plan after one out-of-memory: half the batch, accumulation doubled."""
     if plan.per_device_batch <= 1:
-        raise UserError("CUDA out of memory even at batch 1: free GPU memory, pass --lora, "
-                        "a smaller --vram preset or a smaller --model")
+        advice = "a smaller --model" if plan.lora else "--lora or a smaller --model"
+        raise UserError(f"CUDA out of memory even at batch 1: free GPU memory, or rerun with {advice}")
     return with_batch(plan, plan.per_device_batch // 2)
 
 
@@ -67,3 +59,24 @@ def run_with_oom_fallback(step: Callable[[TrainingPlan], T], plan: TrainingPlan,
                         f"same step with batch {smaller.per_device_batch} x accumulation "
                         f"{smaller.grad_accumulation}")
             plan = smaller
+
+
+def evaluate_with_oom_fallback(evaluate: Callable[[int], T], batch: int, discard: Callable[[], None],
+                               log: Any) -> T:
+    """Run ``evaluate(batch)``; on OOM call ``discard`` and run it again at half the batch.
+
+    Evaluation changes no weight, so starting it over is always safe; below
+    batch 1 the run stops with advice.
+    """
+    while True:
+        try:
+            return evaluate(batch)
+        except Exception as error:  # noqa: BLE001 - re-raised unless it is an OOM
+            if not is_out_of_memory(error):
+                raise
+            discard()
+            if batch <= 1:
+                raise UserError("CUDA out of memory evaluating at batch 1: free GPU memory, or rerun "
+                                "with --lora or a smaller --model") from None
+            batch //= 2
+            log.warning(f"CUDA out of memory in evaluation: evaluating again at batch {batch}")

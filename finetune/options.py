@@ -15,6 +15,7 @@ DEFAULT_MODEL = "openai/whisper-small"
 DEFAULT_EFFECTIVE_BATCH = 16  # samples per optimizer step, across devices and accumulation
 DEFAULT_LEARNING_RATE = 1e-5  # the Hugging Face fine-tuning guide's value for whisper-small
 MAX_INPUT_SECONDS = 30.0  # Whisper's encoder always sees 30 s
+OPTIMIZERS = ("adamw", "adamw_8bit", "adafactor")  # adamw_8bit: bitsandbytes' 8-bit AdamW
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class FinetuneOptions:
     vram_gb: float | None = None  # None = read from the GPU
     batch_size: int | None = None  # per-device batch override (else from the preset)
     lora: bool = False
+    optimizer: str | None = None  # None = the planner's choice (finetune.planner)
     pack: bool = True
     seed: int = 42
     ct2_quantization: str = "int8"

@@ -19,8 +19,11 @@ from finetune.memory import (ATTENTIONS, GIB, MAX_LABEL_TOKENS, MODEL_DIMS, OPTI
                              WhisperDims, dims_for_name, dims_from_config, simulate)
 from finetune.options import DEFAULT_EFFECTIVE_BATCH, DEFAULT_MODEL
 from finetune.planner import MARGIN, choose, describe
-from finetune.presets import bitsandbytes_available, detect_gpu
+from finetune.presets import bitsandbytes_available
 from whcore.cli import HelpFormatter, positive_float, positive_int
+from whcore.device import (KNOWN_GPUS, GpuFacts, attention_kernel, bf16_native, ct2_compute_type,
+                           ct2_cuda_compute_types, detect_gpu, gpu_by_name, parse_compute_capability,
+                           training_precision, uses_grad_scaler)
 from whcore.errors import UserError
 
 
@@ -32,13 +35,18 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"size name ({', '.join(MODEL_DIMS)}, optionally openai/whisper-NAME[.en]), "
              "offline-base, or a local model folder")
     add("--vram", type=positive_float, metavar="GiB",
-        help="GPU memory to fit [default: read from the GPU; required without one]")
+        help="GPU memory to fit [default: read from the GPU (or --gpu); required without one]")
+    add("--compute-capability", metavar="MAJOR.MINOR",
+        help="plan for a card of this CUDA compute capability (7.5: RTX 20xx/GTX 16xx/T4; 8.6: RTX 30xx): "
+             "it decides bf16 vs fp16 + GradScaler, the attention kernel and label's compute type")
+    add("--gpu", metavar="NAME", help=f"plan for a known card: {', '.join(KNOWN_GPUS)}")
     add("--effective-batch", type=positive_int, default=DEFAULT_EFFECTIVE_BATCH,
         help="samples per optimizer step (per-device batch x accumulation x GPUs)")
     add("--gpus", type=positive_int, default=1, help="data-parallel processes sharing the effective batch")
     add("--label-tokens", type=positive_int, default=MAX_LABEL_TOKENS,
         help=f"decoder label length to plan for (<= {MAX_LABEL_TOKENS}; training uses the dataset's longest)")
-    add("--precision", choices=("fp16", "bf16"), help="autocast dtype [default: bf16 where the GPU has it]")
+    add("--precision", choices=("fp16", "bf16"),
+        help="autocast dtype [default: bf16 where the GPU has it natively (compute capability >= 8.0)]")
     add("--lora", action="store_true", help="train LoRA adapters (peft) instead of all weights")
     add("--bnb", action=argparse.BooleanOptionalAction, default=None,
         help="whether bitsandbytes' 8-bit AdamW may be used [default: whether it is installed]")
@@ -74,11 +82,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.label_tokens > MAX_LABEL_TOKENS:
         raise UserError(f"--label-tokens {args.label_tokens}: Whisper's decoder takes at most {MAX_LABEL_TOKENS}")
     dims = model_dims(args.model)
-    cuda, gpu_gib, bf16 = detect_gpu()
-    vram = args.vram or gpu_gib
-    precision = args.precision or ("bf16" if bf16 else "fp16")
+    gpu = target_gpu(args)
+    vram = args.vram or (gpu.vram_gib if gpu is not None and gpu.vram_bytes else None)
+    precision = args.precision or (training_precision(gpu.compute_capability) if gpu else "fp16")
     print(f"model {args.model}: d_model {dims.d_model}, {dims.encoder_layers}+{dims.decoder_layers} layers, "
           f"{dims.mels} mel bins, vocabulary {dims.vocab}")
+    if gpu is not None:
+        print("\n".join(device_lines(gpu, precision)))
     if args.checkpointing:
         if not args.batch_size:
             raise UserError("--checkpointing estimates one configuration: give --batch-size too")
@@ -96,6 +106,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"\nconsidered (speed: relative samples/s of the planner's model):")
     print("\n".join(describe(result)))
     return 0
+
+
+def target_gpu(args: argparse.Namespace) -> GpuFacts | None:
+    """The card to plan for: --gpu NAME, --compute-capability (with --vram), else this machine's."""
+    if args.gpu:
+        card = gpu_by_name(args.gpu)
+        if args.compute_capability:
+            card = GpuFacts(card.name, parse_compute_capability(args.compute_capability), card.vram_bytes)
+        return card
+    if args.compute_capability:
+        cc = parse_compute_capability(args.compute_capability)
+        return GpuFacts("GPU", cc, int((args.vram or 0) * GIB))
+    return detect_gpu()
+
+
+def device_lines(gpu: GpuFacts, precision: str) -> list[str]:
+    """What the device rules (whcore.device) give this card, for training and labelling."""
+    native = bf16_native(gpu.compute_capability)
+    why = ("bf16 is native from compute capability 8.0" if native
+           else "no native bf16 below compute capability 8.0: fp16 with loss scaling")
+    scaler = " + GradScaler" if uses_grad_scaler(precision) else ""
+    return [f"card: {gpu.describe()}",
+            f"  training: {precision} autocast{scaler} over fp32 master weights ({why}); "
+            f"{attention_kernel(gpu.compute_capability, precision)} SDPA attention kernel",
+            f"  label: CTranslate2 compute type "
+            f"{ct2_compute_type(ct2_cuda_compute_types(gpu.compute_capability), 'cuda')}"]
 
 
 def estimate_one(args: argparse.Namespace, dims: WhisperDims, precision: str, vram: float | None) -> int:

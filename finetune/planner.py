@@ -85,10 +85,16 @@ def batch_choices(per_process: int) -> list[int]:
     return sorted((b for b in batches if b <= per_process), reverse=True)
 
 
-def optimizer_tiers(lora: bool, bnb_available: bool, allow_lora: bool) -> list[tuple[str, bool, str]]:
-    """(optimizer, LoRA, why) in the order they are tried."""
+def optimizer_tiers(lora: bool, bnb_available: bool, allow_lora: bool,
+                    optimizer: str | None = None) -> list[tuple[str, bool, str]]:
+    """(optimizer, LoRA, why) in the order they are tried; ``optimizer`` forces one."""
+    if optimizer == "adamw_8bit" and not bnb_available:
+        raise UserError("--optimizer adamw_8bit needs bitsandbytes: pip install 'whisper-harvest[train8bit]', "
+                        "or pass --optimizer adafactor (also a small optimizer state)")
     if lora:
-        return [("adamw", True, "LoRA adapters as asked (--lora)")]
+        return [(optimizer or "adamw", True, "LoRA adapters as asked (--lora)")]
+    if optimizer:
+        return [(optimizer, False, f"{optimizer} as asked (--optimizer)")]
     small_state = "adamw_8bit" if bnb_available else "adafactor"
     tiers = [("adamw", False, "full fine-tune with AdamW"),
              (small_state, False, f"{small_state}: no AdamW configuration fits")]
@@ -99,17 +105,17 @@ def optimizer_tiers(lora: bool, bnb_available: bool, allow_lora: bool) -> list[t
 
 def choose(dims: WhisperDims, vram_gib: float, *, effective_batch: int = 16, num_processes: int = 1,
            label_tokens: int = 448, precision: str = "fp16", bnb_available: bool = False,
-           lora: bool = False, batch: int | None = None) -> PlanResult:
+           lora: bool = False, batch: int | None = None, optimizer: str | None = None) -> PlanResult:
     """The fastest configuration of ``dims`` that fits ``vram_gib`` GiB, or a UserError."""
     budget = int(vram_gib * GIB * (1 - MARGIN))
     per_process = max(1, math.ceil(effective_batch / num_processes))
     batches = [min(batch, per_process)] if batch else batch_choices(per_process)
     considered: list[Choice] = []
-    for optimizer, use_lora, why in optimizer_tiers(lora, bnb_available, allow_lora=True):
+    for name, use_lora, why in optimizer_tiers(lora, bnb_available, allow_lora=True, optimizer=optimizer):
         fitting = []
         for checkpointing in (False, True):
             base = StepSpec(dims, batch=1, label_tokens=label_tokens, precision=precision,
-                            gradient_checkpointing=checkpointing, optimizer=optimizer, lora=use_lora)
+                            gradient_checkpointing=checkpointing, optimizer=name, lora=use_lora)
             found = _largest_fitting(base, batches, per_process, budget, considered)
             if found is not None:
                 fitting.append(replace(found, note=why))

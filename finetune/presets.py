@@ -17,6 +17,7 @@ from typing import Any
 
 from finetune.memory import GIB, MemoryEstimate, StepSpec, WhisperDims, simulate
 from finetune.planner import choose
+from whcore.device import GpuFacts, attention_kernel, training_precision, uses_grad_scaler
 
 CPU_BATCH = 2  # CPU memory is not the limit, step time is: small micro-batches
 DEFAULT_VRAM_GIB = 8.0  # assumed when a GPU's size cannot be read
@@ -39,16 +40,37 @@ class TrainingPlan:
     attention: str = "sdpa"  # transformers attention implementation
     memory: MemoryEstimate | None = None  # simulated peak of this plan's step
     reason: str = ""  # why this configuration was chosen
+    compute_capability: tuple[int, int] | None = None  # the GPU's; None on CPU
+
+    @property
+    def grad_scaler(self) -> bool:
+        """fp16 autocast scales the loss (torch.amp.GradScaler); bf16 and fp32 do not."""
+        return uses_grad_scaler(self.precision)
+
+    @property
+    def base_dtype(self) -> str:
+        """The dtype the model's weights are held in: fp32 master weights for a full
+        fine-tune; under LoRA the frozen base in the autocast precision (its adapters fp32)."""
+        return self.precision if self.lora and self.precision in ("fp16", "bf16") else "fp32"
+
+    def state_params(self) -> dict[str, Any]:
+        """What of the plan shapes the checkpointed state: a resume under other values starts
+        clean. The batch is not in it: accumulation keeps the effective batch whatever it is."""
+        return {"precision": self.precision, "optimizer": self.optimizer, "lora": self.lora,
+                "gradient_checkpointing": self.gradient_checkpointing}
 
     def describe(self) -> str:
         memory = f"{self.vram_gb:g} GiB card" if self.vram_gb else "no GPU"
         estimate = (f"; simulated peak {self.memory.peak_allocated / GIB:.2f} GiB allocated, "
                     f"{self.memory.total / GIB:.2f} GiB with fixed overheads" if self.memory else "")
+        precision = f"{self.precision} autocast + GradScaler" if self.grad_scaler else self.precision
+        kernel = attention_kernel(self.compute_capability if self.device == "cuda" else None, self.precision)
         return (f"plan: {self.device} ({memory}), batch {self.per_device_batch} x accumulation "
                 f"{self.grad_accumulation} x {self.num_processes} process(es), effective batch "
-                f"{self.effective_batch}, {self.precision}, gradient checkpointing "
+                f"{self.effective_batch}, {precision}, {self.base_dtype} weights, gradient checkpointing "
                 f"{'on' if self.gradient_checkpointing else 'off'}, optimizer {self.optimizer}, "
-                f"{self.attention} attention, {'LoRA adapters' if self.lora else 'full fine-tune'}{estimate}")
+                f"{self.attention} attention ({kernel} kernel), "
+                f"{'LoRA adapters' if self.lora else 'full fine-tune'}{estimate}")
 
     def step_spec(self, dims: WhisperDims, label_tokens: int) -> StepSpec:
         """The simulated step of this plan."""
@@ -58,24 +80,25 @@ class TrainingPlan:
                         accumulation=self.grad_accumulation, device=self.device)
 
 
-def make_plan(*, effective_batch: int, dims: WhisperDims, cuda: bool, vram_gb: float | None,
-              bf16_supported: bool, bnb_available: bool, num_processes: int = 1,
-              lora: bool = False, batch_override: int | None = None,
+def make_plan(*, effective_batch: int, dims: WhisperDims, gpu: GpuFacts | None, vram_gb: float | None,
+              bnb_available: bool, num_processes: int = 1, lora: bool = False,
+              batch_override: int | None = None, optimizer: str | None = None,
               label_tokens: int = 448) -> TrainingPlan:
-    """The plan for this machine. ``effective_batch`` is kept whatever the per-device batch."""
-    if not cuda:
+    """The plan for ``gpu`` (None: the CPU). ``effective_batch`` is kept whatever the per-device
+    batch; ``vram_gb`` overrides the card's memory; ``optimizer`` forces one optimizer."""
+    if gpu is None:
         per_device = min(batch_override or CPU_BATCH, effective_batch)
         plan = TrainingPlan("cpu", effective_batch, None, per_device, math.ceil(effective_batch / per_device),
-                            1, "fp32", False, "adamw", lora, reason="CPU: small fp32 micro-batches")
+                            1, "fp32", False, optimizer or "adamw", lora, reason="CPU: small fp32 micro-batches")
         return replace(plan, memory=simulate(plan.step_spec(dims, label_tokens)))
-    memory = vram_gb or DEFAULT_VRAM_GIB
+    memory = vram_gb or gpu.vram_gib or DEFAULT_VRAM_GIB
     result = choose(dims, memory, effective_batch=effective_batch, num_processes=num_processes,
-                    label_tokens=label_tokens, precision="bf16" if bf16_supported else "fp16",
-                    bnb_available=bnb_available, lora=lora, batch=batch_override)
+                    label_tokens=label_tokens, precision=training_precision(gpu.compute_capability),
+                    bnb_available=bnb_available, lora=lora, batch=batch_override, optimizer=optimizer)
     spec = result.chosen.spec
     return TrainingPlan("cuda", effective_batch, memory, spec.batch, spec.accumulation, num_processes,
                         spec.precision, spec.gradient_checkpointing, spec.optimizer, spec.lora,
-                        spec.attention, result.chosen.estimate, result.reason())
+                        spec.attention, result.chosen.estimate, result.reason(), gpu.compute_capability)
 
 
 def with_batch(plan: TrainingPlan, per_device_batch: int) -> TrainingPlan:
@@ -83,16 +106,6 @@ def with_batch(plan: TrainingPlan, per_device_batch: int) -> TrainingPlan:
     per_process = math.ceil(plan.effective_batch / plan.num_processes)
     return replace(plan, per_device_batch=per_device_batch,
                    grad_accumulation=math.ceil(per_process / per_device_batch), memory=None)
-
-
-def detect_gpu() -> tuple[bool, float | None, bool]:
-    """(cuda available, total GiB of device 0, bf16 supported)."""
-    import torch
-
-    if not torch.cuda.is_available():
-        return False, None, False
-    total = torch.cuda.get_device_properties(0).total_memory / 2**30
-    return True, total, bool(torch.cuda.is_bf16_supported())
 
 
 def bitsandbytes_available() -> bool:

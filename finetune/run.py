@@ -24,7 +24,8 @@ from finetune.memory import dims_from_config
 from finetune.metrics import headline_metric
 from finetune.options import FinetuneOptions
 from finetune.packing import Pack, pack_examples, packing_report, unpacked
-from finetune.presets import TrainingPlan, bitsandbytes_available, detect_gpu, make_plan
+from finetune.precision import dtype_name
+from finetune.presets import TrainingPlan, bitsandbytes_available, make_plan
 from finetune.train import Trainer, TrainResult, format_scores, step_seconds_summary
 from whcore.errors import UserError
 from whcore.journal import MODEL_UNIT, PUSH_UNIT, Journal
@@ -33,7 +34,7 @@ from whcore.workspace import Workspace
 
 STAGE = "finetune"
 TASKS = ("transcribe", "translate")
-BYTES_PER_PARAM = 4  # fp32 master weights
+BYTES_PER_PARAM = 4  # fp32 master weights (and the fp32 export)
 OPTIMIZER_STATE_FACTOR = {"adamw": 2.0, "adamw_8bit": 0.5, "adafactor": 0.1}  # x weight bytes
 KEPT_CHECKPOINTS = 2  # latest and best
 RESULTS_NAME = "results.json"
@@ -89,20 +90,32 @@ def ensure_disk_space(folder: Path, needed_bytes: int) -> None:
 
 
 def estimated_bytes(trainable_params: int, total_params: int, plan: TrainingPlan) -> int:
-    """Disk for the kept checkpoints plus the exported model (fp32 + int8 CT2 copy)."""
+    """Disk for the kept checkpoints plus the exported model (fp32 + int8 CT2 copy).
+
+    A checkpoint holds only the trainable weights and their optimizer state:
+    under LoRA the adapters, tens of MB even for large-v3."""
     checkpoint = trainable_params * BYTES_PER_PARAM * (1 + OPTIMIZER_STATE_FACTOR[plan.optimizer])
     export = total_params * (BYTES_PER_PARAM + 1)
     return int(KEPT_CHECKPOINTS * checkpoint + export)
 
 
+def disk_needed(plan: TrainingPlan, total_params: int) -> int:
+    """``estimated_bytes`` with the plan's trainable count (LoRA: the adapters only)."""
+    trainable = plan.memory.trainable_params if plan.memory is not None else total_params
+    return estimated_bytes(trainable, total_params, plan)
+
+
 def build_plan(options: FinetuneOptions, model: Any, train_inputs: int, label_tokens: int) -> TrainingPlan:
     """The plan for this machine, fitted by simulating this model's step at this label length."""
-    cuda, vram, bf16 = (False, None, False) if options.cpu else detect_gpu()
+    from whcore.device import detect_gpu
+
+    gpu = None if options.cpu else detect_gpu()
     processes = int(os.environ.get("WORLD_SIZE", "1"))  # set by accelerate launch / torchrun
-    return make_plan(effective_batch=min(options.effective_batch, max(train_inputs, 1)),
-                     dims=dims_from_config(model.config), cuda=cuda, vram_gb=options.vram_gb or vram,
-                     bf16_supported=bf16, bnb_available=cuda and bitsandbytes_available(),
-                     num_processes=processes, lora=options.lora, batch_override=options.batch_size,
+    # At least one sample per process: a DDP rank with nothing to do would hang the others.
+    return make_plan(effective_batch=max(processes, min(options.effective_batch, max(train_inputs, 1))),
+                     dims=dims_from_config(model.config), gpu=gpu, vram_gb=options.vram_gb,
+                     bnb_available=bitsandbytes_available(), num_processes=processes, lora=options.lora,
+                     batch_override=options.batch_size, optimizer=options.optimizer,
                      label_tokens=label_tokens)
 
 
@@ -150,16 +163,20 @@ def finetune(options: FinetuneOptions, workspace: Workspace, log: Any) -> int:
     featurizer = Featurizer(processor, data.language, options.task, log, english_only=english_only)
     plan = build_plan(options, model, len(data.train), featurizer.longest_label(data.train))
     log_plan(plan, log)
-    ensure_disk_space(options.checkpoints, estimated_bytes(total, total, plan))
+    ensure_disk_space(options.checkpoints, disk_needed(plan, total))
+    # The plan's precision, optimizer, LoRA and checkpointing shape the checkpointed state: a
+    # resume under another plan (another GPU, --optimizer) logs what changed and starts clean.
+    run_params = {**params, "plan": plan.state_params()}
     trainer = Trainer(options, plan, model, featurizer, data.train, data.test, data.language,
-                      journal, params, log)
+                      journal, run_params, log)
     result = trainer.run()
     if not trainer.accelerator.is_main_process:
         return 0
     files = write_outputs(options, workspace, data, trainer.final_model(result), processor, result,
                           {"training_params": params, "base_model": base_identity},
                           featurizer.prompt(data.language, options.task))
-    log.info(f"published the model (transformers + CTranslate2 {options.ct2_quantization} in "
+    log.info(f"published the model ({record_dtype(options.output)} transformers weights + CTranslate2 "
+             f"{options.ct2_quantization} in "
              f"{CT2_DIR}/, curves, results, card) to {options.output}")
     journal.mark_done(MODEL_UNIT, done_params, files=[f for f in files if _inside(workspace, f)],
                       extra={"output": str(options.output), "steps": result.progress.step})
@@ -200,13 +217,14 @@ def write_outputs(options: FinetuneOptions, workspace: Workspace, data: Prepared
     folder's provenance marker with the fingerprint of the weights saved.
     """
     output = options.output
-    record = dict(provenance)
+    record = {**provenance, "weights_dtype": dtype_name(model)}
     with publish_folder(output, provenance=record) as staging:
         save_transformers(model, processor, staging, prompt)
         record["weights"] = export_ct2(staging, options.ct2_quantization)
         carry_tensorboard_logs(output, staging)
         write_pngs(result.progress, result.baseline, staging / CURVES_DIR)
         results = {"language": data.language, "headline_metric": headline_metric(data.language),
+                   "weights_dtype": dtype_name(model),
                    "baseline": result.baseline.to_dict(),
                    "finetuned": result.best.to_dict() if result.best else None,
                    "best_step": result.progress.best_step, "steps": result.progress.step,
@@ -220,6 +238,12 @@ def write_outputs(options: FinetuneOptions, workspace: Workspace, data: Prepared
                                      result.progress.step, result.progress.stopped_early, data.packing)
         (staging / "README.md").write_text(model_card.render_card(facts, workspace), encoding="utf-8")
     return sorted(p for p in output.rglob("*") if p.is_file())
+
+
+def record_dtype(output: Path) -> str:
+    """The weights' dtype as the published config.json states it."""
+    config = json.loads((output / "config.json").read_text(encoding="utf-8"))
+    return str(config.get("dtype") or config.get("torch_dtype") or "float32")
 
 
 def report(options: FinetuneOptions, data: PreparedData, result: TrainResult, log: Any) -> None:

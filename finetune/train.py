@@ -5,13 +5,13 @@ asks for sit awkwardly in the Trainer: retrying one step at half the batch
 after a CUDA out-of-memory, checkpoints that count only once the journal
 records them, and a data order that depends on nothing but the step number
 (so a resumed run sees exactly the samples an uninterrupted one would).
-``accelerate`` still does device placement, fp16/bf16 autocast with loss
-scaling and DDP, so ``accelerate launch -m finetune`` trains on several GPUs.
+``accelerate`` does device placement and DDP, so ``accelerate launch -m
+finetune`` trains on several GPUs; autocast and loss scaling are
+``finetune.step``'s, so the CPU runs the GPU's fp16/bf16 numerics too.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
 import time
@@ -25,18 +25,19 @@ import torch
 from finetune import checkpoints
 from finetune.checkpoints import Progress
 from finetune.curves import CurveWriter
-from finetune.evaluation import evaluate
+from finetune.evaluation import evaluate, transcribe_packs
 from finetune.features import Featurizer
 from finetune.lora import apply_lora
-from finetune.metrics import Scores, headline_metric
-from finetune.oom import run_with_oom_fallback
+from finetune.metrics import Scores, headline_metric, score
+from finetune.oom import evaluate_with_oom_fallback, run_with_oom_fallback
 from finetune.options import FinetuneOptions
 from finetune.packing import Pack
-from finetune.presets import TrainingPlan, with_batch
+from finetune.precision import cast_base_for_training, check_trainable_fp32
+from finetune.presets import TrainingPlan, bitsandbytes_available, with_batch
+from finetune.step import Stepper, smaller_optimizer_advice
 from whcore.errors import UserError
 from whcore.journal import BASELINE_UNIT, Journal
 
-MAX_GRAD_NORM = 1.0
 EVAL_BATCH_CPU = 4
 
 
@@ -77,6 +78,25 @@ def make_optimizer(name: str, params: list, lr: float) -> torch.optim.Optimizer:
     return torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
 
 
+def prepare_training(model: Any, plan: TrainingPlan, learning_rate: float, warmup_steps: int,
+                     max_steps: int) -> tuple[Any, torch.optim.Optimizer, Any]:
+    """``(model, optimizer, scheduler)`` as ``plan`` trains them: weights in the plan's dtype
+    (fp32 master weights, or a half-precision LoRA base), checkpointing, adapters."""
+    from transformers import get_linear_schedule_with_warmup
+
+    model = cast_base_for_training(model, plan.base_dtype)
+    if plan.gradient_checkpointing:
+        model.config.use_cache = False
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if plan.lora:
+        model = apply_lora(model)
+    check_trainable_fp32(model)
+    optimizer = make_optimizer(plan.optimizer, [p for p in model.parameters() if p.requires_grad],
+                               learning_rate)
+    warmup = min(warmup_steps, max_steps // 10)
+    return model, optimizer, get_linear_schedule_with_warmup(optimizer, warmup, max_steps)
+
+
 class Trainer:
     """One fine-tuning run on prepared packs; ``run()`` returns a TrainResult."""
 
@@ -90,20 +110,15 @@ class Trainer:
         self.journal, self.params, self.log = journal, params, log
         self.writer: CurveWriter | None = None
         self.metric = headline_metric(language)
-        self.accelerator = Accelerator(cpu=plan.device == "cpu", mixed_precision={
-            "fp16": "fp16", "bf16": "bf16"}.get(plan.precision, "no"))
-        if plan.gradient_checkpointing:
-            model.config.use_cache = False
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        if plan.lora:
-            model = apply_lora(model)
-        trainable = [p for p in model.parameters() if p.requires_grad]
-        optimizer = make_optimizer(plan.optimizer, trainable, options.learning_rate)
-        warmup = min(options.warmup_steps, options.max_steps // 10)
-        from transformers import get_linear_schedule_with_warmup
-
-        self.scheduler = get_linear_schedule_with_warmup(optimizer, warmup, options.max_steps)
-        self.model, self.optimizer = self.accelerator.prepare(model, optimizer)
+        self.accelerator = Accelerator(cpu=plan.device == "cpu", mixed_precision="no")  # AMP: finetune.step
+        model, optimizer, self.scheduler = prepare_training(model, plan, options.learning_rate,
+                                                            options.warmup_steps, options.max_steps)
+        self.model = self.accelerator.prepare(model)
+        self.optimizer = optimizer
+        self.stepper = Stepper(self.model, optimizer, self.scheduler, plan.precision, self.accelerator.device,
+                               no_sync=lambda: self.accelerator.no_sync(self.model),
+                               optimizer_oom_advice=smaller_optimizer_advice(
+                                   plan.optimizer, plan.lora, bitsandbytes_available()))
         self.root = options.checkpoints
 
     @property
@@ -115,11 +130,29 @@ class Trainer:
         return model.get_base_model() if hasattr(model, "get_base_model") else model
 
     def evaluate(self) -> Scores:
+        """Scores on the test split; an out-of-memory halves the evaluation batch (finetune.oom)."""
         batch = EVAL_BATCH_CPU if self.plan.device == "cpu" else self.plan.per_device_batch * 2
-        with self.accelerator.autocast():
-            return evaluate(self._generation_model(), self.featurizer, self.test_packs,
-                            language=self.language, task=self.options.task, batch_size=batch,
-                            device=self.accelerator.device)
+        return evaluate_with_oom_fallback(self._evaluate_at, batch, self.stepper.discard, self.log)
+
+    def _evaluate_at(self, batch: int) -> Scores:
+        """Each process transcribes its share of the test split (every n-th input); the
+        transcripts are gathered in order, so every process scores the whole split alike."""
+        rank, world = self.accelerator.process_index, self.accelerator.num_processes
+        if world == 1:
+            with self.stepper.autocast():
+                return evaluate(self._generation_model(), self.featurizer, self.test_packs,
+                                language=self.language, task=self.options.task, batch_size=batch,
+                                device=self.accelerator.device)
+        from accelerate.utils import gather_object
+
+        share = list(range(rank, len(self.test_packs), world))
+        with self.stepper.autocast():
+            texts = transcribe_packs(self._generation_model(), self.featurizer,
+                                     [self.test_packs[i] for i in share], language=self.language,
+                                     task=self.options.task, batch_size=batch, device=self.accelerator.device)
+        ordered = dict(gather_object(list(zip(share, texts))))
+        hypotheses = [ordered[i] for i in range(len(self.test_packs))]
+        return score([p.text(self.language) for p in self.test_packs], hypotheses, self.language)
 
     # ---- baseline -------------------------------------------------------------------------
 
@@ -148,8 +181,7 @@ class Trainer:
             return Progress(per_device_batch=self.plan.per_device_batch)
         progress = checkpoints.load_progress(folder)
         checkpoints.load_weights(self.unwrapped, folder)
-        checkpoints.load_trainer_state(folder, self.optimizer.optimizer, self.scheduler,
-                                       self.accelerator.scaler)
+        checkpoints.load_trainer_state(folder, self.optimizer, self.scheduler, self.stepper.scaler)
         if progress.per_device_batch and progress.per_device_batch < self.plan.per_device_batch:
             self.plan = with_batch(self.plan, progress.per_device_batch)
         self.log.info(f"resuming from {folder.name} (step {progress.step} of {self.options.max_steps})")
@@ -162,29 +194,13 @@ class Trainer:
         return indices[self.accelerator.process_index::self.accelerator.num_processes]
 
     def _run_step(self, indices: list[int], plan: TrainingPlan) -> float:
-        self.optimizer.zero_grad(set_to_none=True)
         chunks = [indices[i:i + plan.per_device_batch]
                   for i in range(0, len(indices), plan.per_device_batch)]
-        total_loss = 0.0
-        for number, chunk in enumerate(chunks):
-            batch = self.featurizer.batch([self.train_packs[i] for i in chunk])
-            batch = {k: v.to(self.accelerator.device) for k, v in batch.items()}
-            last = number == len(chunks) - 1
-            sync = contextlib.nullcontext() if last else self.accelerator.no_sync(self.model)
-            with sync:
-                loss = self.model(**batch).loss * (len(chunk) / len(indices))
-                self.accelerator.backward(loss)
-            total_loss += float(loss.detach())
-        self.accelerator.clip_grad_norm_(self.model.parameters(), MAX_GRAD_NORM)
-        self.optimizer.step()
-        if not self.accelerator.optimizer_step_was_skipped:
-            self.scheduler.step()
-        return total_loss
+        return self.stepper.step((self._device_batch(chunk), len(chunk) / len(indices)) for chunk in chunks)
 
-    def _discard_step(self) -> None:
-        self.optimizer.zero_grad(set_to_none=True)
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
+    def _device_batch(self, chunk: list[int]) -> dict[str, torch.Tensor]:
+        batch = self.featurizer.batch([self.train_packs[i] for i in chunk])
+        return {k: v.to(self.accelerator.device) for k, v in batch.items()}
 
     # ---- evaluation + checkpoint ---------------------------------------------------------
 
@@ -193,18 +209,33 @@ class Trainer:
         value = getattr(scores, self.metric)
         progress.evals.append({"step": progress.step, **scores.to_dict()})
         record_evaluation(progress, value, self.options.patience)
+        self._share_decision(progress)
         self.log.info(f"step {progress.step}: {format_scores(scores)}"
                       f"{' (best so far)' if progress.best_step == progress.step else ''}")
         if self.writer is not None:
             self.writer.add_eval(progress.step, scores)
         if self.accelerator.is_main_process:
-            folder = checkpoints.save_checkpoint(self.root, self.unwrapped, self.optimizer.optimizer,
-                                                 self.scheduler, self.accelerator.scaler, progress)
+            folder = checkpoints.save_checkpoint(self.root, self.unwrapped, self.optimizer,
+                                                 self.scheduler, self.stepper.scaler, progress)
             self.journal.mark_done(checkpoints.unit_name(progress.step), self.params,
                                    files=checkpoints.checkpoint_files(folder),
                                    extra={self.metric: round(value, 3)})
             checkpoints.prune(self.root, {progress.step, progress.best_step or progress.step})
         self.accelerator.wait_for_everyone()
+
+    def _share_decision(self, progress: Progress) -> None:
+        """Under DDP the first process's best step and early-stopping decision are every
+        process's: ranks that disagreed would stop at different steps and hang in the next
+        all-reduce."""
+        if self.accelerator.num_processes == 1:
+            return
+        from accelerate.utils import broadcast_object_list
+
+        decision = [(progress.best_step, progress.best_metric, progress.evals_without_improvement,
+                     progress.stopped_early)]
+        broadcast_object_list(decision, from_process=0)
+        (progress.best_step, progress.best_metric, progress.evals_without_improvement,
+         progress.stopped_early) = decision[0]
 
     # ---- the run ------------------------------------------------------------------------------
 
@@ -226,7 +257,7 @@ class Trainer:
             started = time.monotonic()
             loss, self.plan = run_with_oom_fallback(
                 functools.partial(self._run_step, self._samples_of_step(progress.step)),
-                self.plan, self._discard_step, self.log)
+                self.plan, self.stepper.discard, self.log)
             progress.step += 1
             progress.per_device_batch = self.plan.per_device_batch
             lr = self.scheduler.get_last_lr()[0]

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 from pathlib import Path
 from typing import Sequence
 
 from label.backend_ct2 import EngineOptions
 from label.cluster import DEFAULT_CHUNK_SECONDS, INSTALL_HINT, ClusterOptions, import_ray, label_on_ray
+from label.cuda_check import checked_options
 from label.encoder_torch import ENCODERS, resolve_encoder
 from label.filters import FILTER_NAMES, FilterThresholds
 from label.run import (BACKENDS, DATASET_FORMATS, KEEP_SCOPES, MODES, PARQUET, TEXT_SOURCES, LabelOptions,
                        RunSummary, label_sources)
 from label.script import NO_SCRIPT, SCRIPTS, validate_script
 from whcore.cli import exit_code, make_parser, non_negative_float, positive_float, positive_int
+from whcore.device import ct2_compute_type, ct2_supported_compute_types
 from whcore.errors import UserError
 from whcore.journal import setup_logging
 from whcore.models import ct2_model_dir, model_fingerprint, resolve_model, validate_language
@@ -109,10 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--backend", default="auto", choices=BACKENDS,
                        help="inference engine: ct2 = CTranslate2 (faster-whisper's engine), transformers = "
                             "PyTorch (--mode windows only); auto = ct2, measured faster on CPU and GPU")
-    model.add_argument("--device", default="auto", help="cpu, cuda, or auto (cuda when CTranslate2 sees a GPU); "
+    model.add_argument("--device", default="auto", help="cpu, cuda, or auto (cuda when CTranslate2 sees a GPU "
+                       "and one batch encodes on it, else the CPU with a warning); "
                        "under accelerate launch each process uses GPU LOCAL_RANK")
     model.add_argument("--compute-type", default="auto", help="CTranslate2 compute type; auto = int8 on CPU "
-                       "(fastest there), float16 on GPU; or int8_float16, float32, ...")
+                       "(fastest there), on a GPU the first it supports of float16, int8_float16, int8, "
+                       "float32; or name one")
     model.add_argument("--encoder", default="auto", choices=ENCODERS,
                        help="where the ct2 backend runs Whisper's encoder: ctranslate2 (int8 on CPU), or "
                             "torch-bf16 (PyTorch bfloat16 on CPUs with AMX, about 3x faster there and closer to "
@@ -215,6 +220,15 @@ def resolve_device(device: str) -> str:
     return device
 
 
+def cpu_engine(engine: EngineOptions, args: argparse.Namespace) -> EngineOptions:
+    """The engine settings ``--device cpu`` would have given (the fallback when the GPU fails)."""
+    compute_type = args.compute_type if args.compute_type != "auto" else \
+        ct2_compute_type(ct2_supported_compute_types("cpu"), "cpu")
+    return dataclasses.replace(engine, device="cpu", device_index=0, compute_type=compute_type,
+                               batch_size=args.batch_size or DEFAULT_BATCH["cpu"],
+                               encoder=resolve_encoder(args.encoder, "cpu"))
+
+
 def options_from(args: argparse.Namespace) -> LabelOptions:
     """Validate the arguments (cheap checks first: nothing is loaded for a bad language)."""
     language = validate_language(args.language) if args.language else None
@@ -231,7 +245,7 @@ def options_from(args: argparse.Namespace) -> LabelOptions:
     device = resolve_device(args.device)
     device_index = int(os.environ.get("LOCAL_RANK", "0") or 0) if device == "cuda" else 0
     compute_type = args.compute_type if args.compute_type != "auto" else \
-        ("float16" if device == "cuda" else "int8")
+        ct2_compute_type(ct2_supported_compute_types(device, device_index), device)
     engine = EngineOptions(model_dir=Path(model_dir) if model_dir else Path(), device=device, device_index=device_index,
                            compute_type=compute_type, cpu_threads=args.threads,
                            batch_size=args.batch_size or DEFAULT_BATCH[device], beam_size=args.beam_size,
@@ -302,6 +316,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cluster = cluster_from(args)
     with workspace_lock(workspace, STAGE, (options.shard_index, options.shard_count)):
         log = setup_logging(workspace, STAGE, args.verbose)
+        options = checked_options(options, args.device, cpu_engine(options.engine, args), log)
         log.info(f"label run: model {options.model}, mode {options.mode}, "
                  f"shard {options.shard_index}/{options.shard_count}")
         summary = label_sources(workspace, options, log) if cluster is None else \

@@ -37,6 +37,7 @@ from label.shards import MANIFEST_NAME, ShardBuild, card_configs, manifest_text,
 from label.subtitles import SubtitleError, cer, parse_vtt, pick_subtitles, reference_texts
 from whcore.atomic import read_jsonl, sweep_temp_files, write_jsonl
 from whcore import lock
+from whcore.cli import is_disk_full
 from whcore.errors import SourceError
 from whcore.journal import DATASET_UNIT, Journal, file_sha256, source_unit
 from whcore.publish import publish_folder
@@ -311,6 +312,14 @@ def label_sources(workspace: Workspace, options: LabelOptions, log: Any) -> RunS
             records = labeller.label_source(source_id)
         except SourceError as error:
             journal.mark_failed(source_unit(source_id), f"not labelled: {error}")
+            summary.failed.append(source_id)
+            continue
+        except Exception as error:  # noqa: BLE001 - one source's failure (a CUDA error, a bug) ends only it
+            if is_disk_full(error):
+                raise
+            log.opt(exception=error).debug(f"{source_id}: traceback")
+            first = (str(error).strip().splitlines() or [""])[0][:300]
+            journal.mark_failed(source_unit(source_id), f"not labelled: {type(error).__name__}: {first}")
             summary.failed.append(source_id)
             continue
         publish_labels(workspace, options, journal, source_id, records, log)

@@ -16,6 +16,7 @@ from finetune.cli import main
 from finetune.memory import GIB, MODEL_DIMS, StepSpec, dims_for_name, measure_cpu_peak, simulate
 from finetune.planner import MARGIN, choose, estimate, relative_speed
 from finetune.presets import TrainingPlan, make_plan
+from whcore.device import KNOWN_GPUS
 from whcore.errors import UserError
 
 TINY = MODEL_DIMS["tiny"]
@@ -98,13 +99,17 @@ def test_planner_uses_small_optimizer_state_then_lora_only_when_needed() -> None
 
 
 def test_make_plan_on_cpu_and_gpu_carries_the_estimate() -> None:
-    cpu = make_plan(effective_batch=3, dims=TINY, cuda=False, vram_gb=None, bf16_supported=False,
-                    bnb_available=False, label_tokens=64)
+    cpu = make_plan(effective_batch=3, dims=TINY, gpu=None, vram_gb=None, bnb_available=False, label_tokens=64)
     assert (cpu.device, cpu.precision, cpu.per_device_batch, cpu.grad_accumulation) == ("cpu", "fp32", 2, 2)
     assert cpu.memory is not None and cpu.memory.context == 0 and "simulated peak" in cpu.describe()
-    gpu = make_plan(effective_batch=16, dims=TINY, cuda=True, vram_gb=8.0, bf16_supported=True,
+    gpu = make_plan(effective_batch=16, dims=TINY, gpu=KNOWN_GPUS["rtx-3070"], vram_gb=None,
                     bnb_available=False, batch_override=4)
     assert (gpu.precision, gpu.per_device_batch, gpu.grad_accumulation) == ("bf16", 4, 4)
+    assert gpu.vram_gb == 8.0 and "flash kernel" in gpu.describe() and "GradScaler" not in gpu.describe()
+    turing = make_plan(effective_batch=16, dims=TINY, gpu=KNOWN_GPUS["rtx-2060"], vram_gb=None,
+                       bnb_available=False, batch_override=4)
+    assert turing.precision == "fp16" and turing.grad_scaler and "fp16 autocast + GradScaler" in turing.describe()
+    assert "memory-efficient kernel" in turing.describe() and turing.base_dtype == "fp32"
     assert gpu.memory.total <= 8.0 * GIB * (1 - MARGIN) and gpu.reason
 
 
@@ -159,3 +164,18 @@ def test_oom_fallback_is_refused_under_ddp() -> None:
 
     with pytest.raises(UserError, match="DDP.*--batch-size 2"):
         run_with_oom_fallback(step, plan, lambda: None, None)
+
+
+def test_lora_base_is_half_precision_in_the_plan_and_the_disk_check_counts_adapters() -> None:
+    from finetune.run import disk_needed, estimated_bytes
+
+    full = simulate(StepSpec(TINY, batch=1, label_tokens=32, precision="bf16"))
+    lora = simulate(StepSpec(TINY, batch=1, label_tokens=32, precision="bf16", lora=True))
+    assert lora.weights < 0.55 * full.weights  # bf16 frozen base + small fp32 adapters
+    assert "bf16 base + fp32 adapters" in lora.lines()[0] and "weights (fp32)" in full.lines()[0]
+    plan = make_plan(effective_batch=2, dims=TINY, gpu=KNOWN_GPUS["rtx-3060-laptop"], vram_gb=None,
+                     bnb_available=False, lora=True, batch_override=1, label_tokens=32)
+    assert plan.base_dtype == "bf16" and plan.memory.trainable_params < 0.05 * plan.memory.total_params
+    total = plan.memory.total_params
+    assert disk_needed(plan, total) == estimated_bytes(plan.memory.trainable_params, total, plan)
+    assert disk_needed(plan, total) < 0.5 * estimated_bytes(total, total, plan)

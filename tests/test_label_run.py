@@ -406,3 +406,49 @@ def test_spanish_detected_and_mandarin_in_traditional_script(tmp_path):
         assert record.reference_cer == round(character_error_rate(record.reference, record.text, "zh"), 4)
     # unspaced CER: spaces between characters are not errors
     assert character_error_rate("我們去公園", "我們 去 公園", "zh") == 0.0
+
+
+# ---- GPU labelling that fails, and one source's unexpected error -----------------------------------
+
+def test_unexpected_error_in_one_source_is_logged_and_the_run_goes_on(labelled, tmp_path, monkeypatch):
+    from label.run import Labeller
+
+    root = copy_of(labelled, tmp_path)
+    (root / "labels" / "subs.jsonl").unlink()  # subs must be labelled again; the others are done
+    real = Labeller.label_source
+
+    def label_source(self, source_id):  # noqa: ANN001, ANN202
+        if source_id == "subs":
+            raise RuntimeError("CUDA error: an illegal memory access was encountered\nmore detail")
+        return real(self, source_id)
+
+    monkeypatch.setattr(Labeller, "label_source", label_source)
+    assert label_main(["--workspace", str(root), "--language", "en"]) == 1
+    log = (root / "logs" / "log.txt").read_text()
+    assert 'source:subs {"reason": "not labelled: RuntimeError: CUDA error: an illegal memory access' in log
+    assert "lecture: already labelled, skipping" in log and "dataset rebuilt without 1 source(s)" in log
+
+
+def test_gpu_that_fails_the_smoke_test_falls_back_to_cpu_or_stops_with_one_line(labelled, tmp_path, monkeypatch):
+    """This machine's CTranslate2 sees no usable GPU: a faked device count makes --device auto try
+    it, and the real one-batch smoke test (a child process) fails as on a machine without the CUDA
+    libraries."""
+    import ctranslate2
+
+    import label.cli
+    from label.cuda_check import describe_failure
+
+    root = copy_of(labelled, tmp_path)
+    real_types = label.cli.ct2_supported_compute_types
+    monkeypatch.setattr(ctranslate2, "get_cuda_device_count", lambda: 1)
+    monkeypatch.setattr(label.cli, "ct2_supported_compute_types",
+                        lambda device, index=0: {"float16", "int8", "float32"} if device == "cuda"
+                        else real_types(device, index))
+    assert label_main(["--workspace", str(root), "--language", "en"]) == 0  # all done already: skips
+    log = (root / "logs" / "log.txt").read_text()
+    assert "CTranslate2 cannot run on cuda" in log and "labelling on the CPU instead" in log
+    with pytest.raises(UserError, match="CTranslate2 cannot run on cuda.*nvidia-cudnn-cu12"):
+        label_main(["--workspace", str(root), "--language", "en", "--device", "cuda"])
+    line = describe_failure("Could not load library libcudnn_ops.so.9. Error: cannot open shared object file", "cuda", -6)
+    assert "cuDNN 9 missing" in line and "pip install nvidia-cublas-cu12" in line and "\n" not in line
+    assert "cuBLAS 12" in describe_failure("Library libcublas.so.12 is not found or cannot be loaded", "cuda", 1)
