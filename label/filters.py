@@ -16,6 +16,8 @@ from __future__ import annotations
 import math
 import unicodedata
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
@@ -36,23 +38,33 @@ MIN_MEAN_WORD_PROB = 0.5
 # 68-clip set), 0.8 keeps 65 % and 94 % of synthetic speech.
 MIN_AGREEMENT = 0.7
 
-# Known hallucinations of Whisper on silence, music and noise (normalised: lower case, no
-# punctuation). A window containing one of these phrases is rejected.
-BLOCKLIST: dict[str, tuple[str, ...]] = {
-    "*": ("amara org", "subtitles by", "subtitled by", "captions by", "transcribed by",
-          "translated by", "thanks for watching", "thank you for watching", "thank you so much for watching",
-          "please subscribe", "like and subscribe", "don t forget to subscribe", "see you in the next video"),
-    "zh": ("字幕由amara org社群提供", "字幕由amara org社区提供", "请不吝点赞", "订阅 转发 打赏", "明镜与点点",
-           "字幕志愿者", "感谢观看", "谢谢观看", "中文字幕", "字幕提供"),
-    "ja": ("ご視聴ありがとうございました", "チャンネル登録"),
-    "ko": ("시청해주셔서 감사합니다", "구독과 좋아요"),
-    "de": ("untertitel im auftrag des zdf", "untertitel der amara org community", "vielen dank fürs zuschauen"),
-    "fr": ("sous titres réalisés para la communauté d amara org", "sous titrage st 501", "merci d avoir regardé"),
-    "es": ("subtítulos realizados por la comunidad de amara org", "gracias por ver"),
-}
-# Whole-window texts Whisper produces from silence: rejected only as the entire text.
-BLOCKED_WHOLE_TEXTS = frozenset({"you", "thank you", "thanks", "bye", "bye bye", "okay", "oh",
-                                 "谢谢", "謝謝", "ありがとうございました"})
+# Known hallucinations of Whisper on silence, music and noise, one data file per language
+# (label/data/hallucinations/<language>.txt, "any" for all languages, whole.txt for texts
+# rejected only as a window's entire text). Entries are normalised as ``normalise`` does.
+HALLUCINATIONS_DIR = Path(__file__).parent / "data" / "hallucinations"
+ANY_LANGUAGE = "any"
+WHOLE_TEXTS_FILE = "whole.txt"
+
+
+def read_phrase_file(path: Path) -> tuple[str, ...]:
+    """The entries of one phrase file: its lines without '#' comments and blank lines."""
+    lines = (line.split("#", 1)[0].strip() for line in path.read_text(encoding="utf-8").splitlines())
+    return tuple(line for line in lines if line)
+
+
+@lru_cache(maxsize=None)
+def blocked_phrases(language: str) -> tuple[str, ...]:
+    """The phrases blocked anywhere in a ``language`` window's text (any language's and its own)."""
+    own = HALLUCINATIONS_DIR / f"{language.split('-')[0].lower()}.txt" if language else None
+    return read_phrase_file(HALLUCINATIONS_DIR / f"{ANY_LANGUAGE}.txt") + \
+        (read_phrase_file(own) if own is not None and own.is_file() else ())
+
+
+@lru_cache(maxsize=1)
+def blocked_whole_texts() -> frozenset[str]:
+    """Texts rejected only when they are a window's entire text ("thank you" alone)."""
+    return frozenset(read_phrase_file(HALLUCINATIONS_DIR / WHOLE_TEXTS_FILE))
+
 
 KEEP_FRACTION_FLAG = "below_keep_fraction"  # set at dataset build time by --keep-fraction
 FILTER_NAMES = ("empty", "no_speech", "compression_ratio", "low_logprob", "low_confidence", "disagreement",
@@ -171,11 +183,11 @@ def check_long_word(record: LabelRecord, th: FilterThresholds, language: str) ->
 
 def check_blocklist(record: LabelRecord, th: FilterThresholds, language: str) -> str | None:
     text = normalise(record.text)
-    if text in BLOCKED_WHOLE_TEXTS:
+    if text in blocked_whole_texts():
         return "blocklist"
     squeezed = text.replace(" ", "")
     padded = f" {text} "
-    for phrase in BLOCKLIST["*"] + BLOCKLIST.get(language, ()):
+    for phrase in blocked_phrases(language):
         if f" {phrase} " in padded or (is_unspaced(language) and phrase.replace(" ", "") in squeezed):
             return "blocklist"
     return None

@@ -30,6 +30,7 @@ from label.dataset import dataset_card, write_split_folders
 from label.decoding import WindowDecode, decode_windows, detect_source_language
 from label.filters import FilterThresholds, apply_filters, apply_keep_fraction
 from label.longform import decode_longform
+from label.measures import measure_windows
 from label.quality import label_record, text_agreement
 from label.report import draw_report
 from label.script import convert_script
@@ -228,7 +229,8 @@ class Labeller:
         windows = read_window_records(self.workspace, source_id)
         with tqdm(total=self.audio_seconds(windows), desc=f"label {source_id}", unit="s", leave=False) as bar:
             language, decodes = self.decode(windows, bar)
-        records = [label_record(w, d) for w, d in zip(windows, decodes)]
+        measures = measure_windows(self.reader(windows), len(windows))
+        records = [label_record(w, d, m.vad, language) for w, d, m in zip(windows, decodes, measures)]
         self.add_agreement(records, windows, language)
         for record in records:
             record.text = convert_script(record.text, self.options.script)
