@@ -67,9 +67,18 @@ def blocked_whole_texts() -> frozenset[str]:
 
 
 KEEP_FRACTION_FLAG = "below_keep_fraction"  # set at dataset build time by --keep-fraction
-FILTER_NAMES = ("empty", "no_speech", "compression_ratio", "low_logprob", "low_confidence", "disagreement",
+FILTER_NAMES = ("empty", "no_speech", "music", "compression_ratio", "low_logprob", "low_confidence", "disagreement",
                 "repetition", "low_unique_words", "long_word", "blocklist", "language", "speaking_rate",
                 "subtitle_cer")
+
+
+# Seconds of speech Silero VAD must hear in a window, else it holds no speech: on real
+# instrumental music, claps and hiss it heard none in 95 % of the windows, while a 10 s window
+# holding one short recorded prompt gave it 0.4 s or more (bench/label_music.py).
+MIN_VAD_SPEECH_SECONDS = 0.2
+# label.music.tonality at or above which a window without speech is music rather than noise:
+# real music 0.86-0.98, speech 0.78-0.82, noise and claps 0.47-0.75 (5th-95th percentiles).
+MIN_MUSIC_TONALITY = 0.8
 
 
 @dataclass(frozen=True)
@@ -77,6 +86,8 @@ class FilterThresholds:
     """Limits of every filter; a window breaking any one is rejected."""
 
     min_speech_ratio: float = 0.1  # VAD share of speech frames below this = no speech
+    min_vad_speech_seconds: float = MIN_VAD_SPEECH_SECONDS  # Silero's speech below this = no speech (or music)
+    min_music_tonality: float = MIN_MUSIC_TONALITY  # ... and called music when the sound is at least this tonal
     max_no_speech_prob: float = 0.6  # Whisper's silence probability above this ...
     no_speech_max_logprob: float = -1.0  # ... with the window's mean token log-probability below this
     max_compression_ratio: float = 2.4  # gzip ratio of the text above this = repetitive loop
@@ -114,12 +125,30 @@ def check_empty(record: LabelRecord, th: FilterThresholds) -> str | None:
 
 
 def check_no_speech(record: LabelRecord, th: FilterThresholds) -> str | None:
-    """The VAD hears no speech, or Whisper's rule: likely silence *and* unsure words."""
+    """The VADs hear no speech (and it is not music, which ``check_music`` names), or Whisper's
+    rule: likely silence *and* unsure words."""
     if record.speech_ratio < th.min_speech_ratio:
+        return "no_speech"
+    if silero_heard_none(record, th) and not is_music(record, th):
         return "no_speech"
     if record.no_speech_prob > th.max_no_speech_prob and record.avg_logprob < th.no_speech_max_logprob:
         return "no_speech"
     return None
+
+
+def silero_heard_none(record: LabelRecord, th: FilterThresholds) -> bool:
+    """Silero VAD ran on the window and heard less than ``min_vad_speech_seconds`` of speech."""
+    return record.vad_speech_seconds is not None and record.vad_speech_seconds < th.min_vad_speech_seconds
+
+
+def is_music(record: LabelRecord, th: FilterThresholds) -> bool:
+    """webrtcvad hears sound, Silero no speech, and the sound is tonal (label/music.py)."""
+    return (record.speech_ratio >= th.min_speech_ratio and silero_heard_none(record, th)
+            and record.tonality is not None and record.tonality >= th.min_music_tonality)
+
+
+def check_music(record: LabelRecord, th: FilterThresholds) -> str | None:
+    return "music" if is_music(record, th) else None
 
 
 def check_compression(record: LabelRecord, th: FilterThresholds) -> str | None:
@@ -216,6 +245,7 @@ WindowCheck = Callable[[LabelRecord, FilterThresholds, str], "str | None"]
 WINDOW_CHECKS: dict[str, WindowCheck] = {
     "empty": lambda r, th, lang: check_empty(r, th),
     "no_speech": lambda r, th, lang: check_no_speech(r, th),
+    "music": lambda r, th, lang: check_music(r, th),
     "compression_ratio": lambda r, th, lang: check_compression(r, th),
     "low_logprob": lambda r, th, lang: check_logprob(r, th),
     "low_confidence": lambda r, th, lang: check_confidence(r, th),

@@ -2,8 +2,8 @@
 
 Each window is read once more (one batch of windows at a time) and measured on
 its own audio, so a window's figures never depend on its neighbours or on the
-decoding mode. Today: Silero VAD's speech probability and speech seconds
-(``label.vad_neural``).
+decoding mode: Silero VAD's speech probability and speech seconds
+(``label.vad_neural``) and the spectrum's tonality (``label.music``).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from label.music import tonality
 from label.vad_neural import VadFigures, vad_figures
 
 BATCH_WINDOWS = 16  # windows read at a time (10 s windows: 10 MiB of float32)
@@ -23,10 +24,11 @@ class AudioMeasures:
     """Everything measured on one window's audio."""
 
     vad: VadFigures
+    tonality: float  # label.music.tonality
 
 
 def measure_audio(audio: np.ndarray) -> AudioMeasures:
-    return AudioMeasures(vad=vad_figures(audio))
+    return AudioMeasures(vad=vad_figures(audio), tonality=tonality(audio))
 
 
 def measure_windows(read: Callable[[Sequence[int]], list[np.ndarray]], count: int) -> list[AudioMeasures]:

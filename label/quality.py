@@ -15,6 +15,7 @@ from __future__ import annotations
 import zlib
 
 from label.decoding import WindowDecode
+from label.measures import AudioMeasures
 from label.spoken import spoken_chars
 from label.vad_neural import VadFigures
 from whcore.records import LabelRecord, WindowRecord
@@ -46,10 +47,11 @@ def chars_per_second(text: str, seconds: float, language: str = "") -> float:
     return spoken_chars(text, language) / seconds if seconds > 0 else 0.0
 
 
-def label_record(window: WindowRecord, decode: WindowDecode, vad: VadFigures | None = None,
+def label_record(window: WindowRecord, decode: WindowDecode, measures: AudioMeasures | None = None,
                  language: str = "") -> LabelRecord:
     """The unfiltered record of one window (flags are set by ``filters.apply_filters``);
     ``language`` is the one the source was decoded in (the spoken form depends on it)."""
+    vad = None if measures is None else measures.vad
     seconds = speech_seconds(window.duration, window.speech_ratio, vad)
     return LabelRecord(
         source_id=window.source_id, index=window.index, start=window.start, end=window.end,
@@ -63,7 +65,8 @@ def label_record(window: WindowRecord, decode: WindowDecode, vad: VadFigures | N
         min_word_prob=_rounded(decode.confidence.min_word_prob),
         word_count=decode.confidence.word_count, redecoded=decode.redecoded,
         vad_speech_prob=None if vad is None else round(vad.speech_prob, 4),
-        vad_speech_seconds=None if vad is None else round(vad.speech_seconds, 3))
+        vad_speech_seconds=None if vad is None else round(vad.speech_seconds, 3),
+        tonality=None if measures is None else round(measures.tonality, 4))
 
 
 def _rounded(value: float | None) -> float | None:

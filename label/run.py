@@ -230,7 +230,7 @@ class Labeller:
         with tqdm(total=self.audio_seconds(windows), desc=f"label {source_id}", unit="s", leave=False) as bar:
             language, decodes = self.decode(windows, bar)
         measures = measure_windows(self.reader(windows), len(windows))
-        records = [label_record(w, d, m.vad, language) for w, d, m in zip(windows, decodes, measures)]
+        records = [label_record(w, d, m, language) for w, d, m in zip(windows, decodes, measures)]
         self.add_agreement(records, windows, language)
         for record in records:
             record.text = convert_script(record.text, self.options.script)

@@ -7,11 +7,14 @@ right; these are those cases, each inside a source of ordinary windows.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from label.decoding import Confidence, WindowDecode
 from label.filters import FilterThresholds, apply_filters, rate_fences
+from label.measures import AudioMeasures
 from label.quality import MIN_SPEECH_SECONDS, MIN_SPEECH_SHARE, chars_per_second, label_record, speech_seconds
 from label.spoken import spoken_form
 from label.vad_neural import FRAME_SECONDS, VadFigures, frame_probabilities, vad_figures
@@ -43,9 +46,10 @@ def decode(text: str) -> WindowDecode:
 def source_with(text: str, speech: float, speech_ratio: float = 0.9) -> list:
     """Ten ordinary windows (Silero heard 8.5-9.4 s of speech in each) and one with ``text``
     whose speech lasted ``speech`` seconds."""
-    records = [label_record(window(i), decode(t), VadFigures(0.9, 0.9, 8.5 + 0.1 * i), "en")
+    records = [label_record(window(i), decode(t), AudioMeasures(VadFigures(0.9, 0.9, 8.5 + 0.1 * i), 0.8), "en")
                for i, t in enumerate(ORDINARY)]
-    records.append(label_record(window(10, speech_ratio), decode(text), VadFigures(0.5, speech / 10, speech), "en"))
+    odd = AudioMeasures(VadFigures(0.5, speech / 10, speech), 0.8)
+    records.append(label_record(window(10, speech_ratio), decode(text), odd, "en"))
     return apply_filters(records, FilterThresholds(), "en")
 
 
@@ -86,9 +90,9 @@ def test_correct_labels_written_short_are_not_too_slow(text):
 
 
 def test_the_rate_rule_still_catches_a_hallucination_in_silence_and_a_truncated_label():
-    invented = source_with("Thank you so much for joining us today and see you next week everybody.", 0.0,
+    invented = source_with("Thank you so much for joining us today and see you next week everybody.", 0.3,
                            speech_ratio=0.15)
-    assert invented[-1].flags == ["speaking_rate"]  # a sentence where the VAD heard (almost) nothing
+    assert invented[-1].flags == ["speaking_rate"]  # a sentence where the VAD heard a cough
     truncated = source_with("The", 9.0)
     assert truncated[-1].flags == ["speaking_rate"]  # 9 s of speech, one word of label
 
@@ -116,3 +120,18 @@ def speech_16k() -> np.ndarray:
     from label_workspace import espeak, fit
 
     return fit(espeak("Rivers carry water from the mountains down to the sea and shape the valleys."), 6.0)
+
+
+def test_no_speech_or_music_where_silero_hears_none():
+    """webrtcvad heard sound (0.9 of the window) but Silero no speech: tonal sound is music,
+    other sound no speech; a short answer Silero did hear is neither."""
+    def record(seconds: float, tonal: float) -> list:
+        records = [label_record(window(0), decode("Oh, la la."), AudioMeasures(VadFigures(0.01, 0.0, seconds), tonal))]
+        return apply_filters(records, FilterThresholds(), "en")[0].flags
+
+    assert record(0.0, 0.95) == ["music"]
+    assert record(0.1, 0.6) == ["no_speech"]
+    assert record(0.6, 0.95) == []
+    no_music = dataclasses.replace(FilterThresholds(), disabled=frozenset({"music"}))
+    kept = label_record(window(0), decode("La la."), AudioMeasures(VadFigures(0.01, 0.0, 0.0), 0.95))
+    assert apply_filters([kept], no_music, "en")[0].flags == []

@@ -139,6 +139,9 @@ class LabelRecord(_JsonRecord):
     # frames and the seconds of frames at or above 0.5; None where it did not run
     vad_speech_prob: float | None = None
     vad_speech_seconds: float | None = None
+    # share of each 32 ms frame's spectral energy in its strongest 5 % of bins, median over the
+    # frames with sound (label/music.py): high for music's steady harmonics; None where not measured
+    tonality: float | None = None
     # 1 - CER between this text and a second model's text for the window (label --check-model);
     # None when no check model ran
     agreement: float | None = None
