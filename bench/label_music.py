@@ -64,10 +64,10 @@ def label(root: Path) -> float:
     return time.perf_counter() - started
 
 
-def speech_sources(clips: list, music: list[np.ndarray], snr_db: float | None) -> list[AudioSource]:
+def speech_sources(clips: list, speech: list[np.ndarray], music: list[np.ndarray],
+                   snr_db: float | None) -> list[AudioSource]:
     sources = []
-    for i, clip in enumerate(clips):
-        audio = decode_file(clip.path)
+    for i, (clip, audio) in enumerate(zip(clips, speech)):
         if snr_db is not None:
             track = music[i % len(music)]
             offset = (i * 7 * SAMPLE_RATE) % max(1, len(track) - len(audio))
@@ -128,10 +128,11 @@ def main() -> int:
     truth = {(sanitize_id(c.path.stem), 0): c.reference for c in clips}
     tracks = music_tracks(root)
     beds = list(tracks.values())
+    speech = [decode_file(clip.path) for clip in clips]
 
     conditions: list[tuple[str, list[AudioSource], dict | None, float, list[str]]] = [
-        ("speech clean", speech_sources(clips, beds, None), truth, 30.0, ["--min-tail", "0.5"])]
-    conditions += [(f"speech + music {snr:g} dB", speech_sources(clips, beds, snr), truth, 30.0, ["--min-tail", "0.5"])
+        ("speech clean", speech_sources(clips, speech, beds, None), truth, 30.0, ["--min-tail", "0.5"])]
+    conditions += [(f"speech + music {snr:g} dB", speech_sources(clips, speech, beds, snr), truth, 30.0, ["--min-tail", "0.5"])
                    for snr in args.snr]
     conditions += [("music", music_sources(tracks, args.music_windows), None, WINDOW_SECONDS, []),
                    ("loops", [AudioSource("loops", np.concatenate(list(loops(root, WINDOW_SECONDS).values())))],

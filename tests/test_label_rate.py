@@ -135,3 +135,16 @@ def test_no_speech_or_music_where_silero_hears_none():
     no_music = dataclasses.replace(FilterThresholds(), disabled=frozenset({"music"}))
     kept = label_record(window(0), decode("La la."), AudioMeasures(VadFigures(0.01, 0.0, 0.0), 0.95))
     assert apply_filters([kept], no_music, "en")[0].flags == []
+
+
+def test_tonality_is_high_for_tones_low_for_noise(speech_16k):
+    from label.music import tonality
+
+    t = np.arange(10 * SAMPLE_RATE) / SAMPLE_RATE
+    chord = (0.2 * (np.sin(2 * np.pi * 220 * t) + np.sin(2 * np.pi * 277 * t) + np.sin(2 * np.pi * 330 * t))
+             ).astype(np.float32)
+    noise = (np.random.default_rng(1).standard_normal(10 * SAMPLE_RATE) * 0.1).astype(np.float32)
+    assert tonality(chord) > 0.95
+    assert tonality(noise) < 0.3
+    assert 0.3 < tonality(speech_16k) < tonality(chord)
+    assert tonality(np.zeros(SAMPLE_RATE, dtype=np.float32)) == 0.0
