@@ -5,7 +5,7 @@ changes no lengths that matter here): gzip compression ratio as Whisper
 computes it, and characters per second of *speech*: the characters of the
 text's spoken form (``label.spoken``: "50%" counts as "fifty percent", spaces
 excluded, so spaced and unspaced scripts compare fairly) over the seconds the
-VAD heard speech in (Silero's speech frames where it ran, else webrtcvad's
+VAD heard speech in (Silero's speech-like frames where it ran, else webrtcvad's
 share of the window), so a short answer in an otherwise quiet window and a
 sentence full of numbers are not "slow".
 """
@@ -33,10 +33,10 @@ MIN_SPEECH_SECONDS = 0.5  # floor of the speech seconds the rate is measured ove
 
 
 def speech_seconds(window_seconds: float, speech_ratio: float, vad: VadFigures | None) -> float:
-    """Seconds of speech in a window: Silero's speech frames where it ran, else webrtcvad's share of
-    the window (floored: that VAD misses quiet speech); never below MIN_SPEECH_SECONDS."""
+    """Seconds of speech in a window: Silero's speech-like frames where it ran, else webrtcvad's share
+    of the window (floored: that VAD misses quiet speech); never below MIN_SPEECH_SECONDS."""
     if vad is not None:
-        heard = vad.speech_seconds
+        heard = vad.voice_seconds
     else:
         heard = window_seconds * min(1.0, max(speech_ratio, MIN_SPEECH_SHARE))
     return min(window_seconds, max(heard, MIN_SPEECH_SECONDS)) if window_seconds > 0 else 0.0

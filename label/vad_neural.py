@@ -21,6 +21,11 @@ from whcore.records import SAMPLE_RATE
 FRAME_SAMPLES = 512  # 32 ms at 16 kHz: the frame Silero VAD v6 takes at this rate
 FRAME_SECONDS = FRAME_SAMPLES / SAMPLE_RATE
 SPEECH_THRESHOLD = 0.5  # a frame with speech probability at or above this is speech (Silero's own default)
+# A frame at or above this is at least speech-like: what the speaking rate is measured over. On the
+# real clips of bench/label_quality.py, Silero gives a speaker with a cold or in falsetto 0.1-0.3
+# where others get 0.8, so counting only frames >= 0.5 made correct labels "too fast"
+# (bench/label_rate.py); on real music, claps and hiss 95 % of windows have < 0.35 s of such frames.
+VOICE_THRESHOLD = 0.15
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,7 @@ class VadFigures:
     speech_prob: float  # mean speech probability over the window's frames, 0..1
     speech_share: float  # share of frames at or above SPEECH_THRESHOLD, 0..1
     speech_seconds: float  # seconds of those frames
+    voice_seconds: float  # seconds of frames at or above VOICE_THRESHOLD (the speaking rate's time base)
 
 
 @lru_cache(maxsize=1)
@@ -51,7 +57,9 @@ def vad_figures(audio: np.ndarray) -> VadFigures:
     """Mean probability, speech share and speech seconds of one window."""
     probs = frame_probabilities(audio)
     if len(probs) == 0:
-        return VadFigures(0.0, 0.0, 0.0)
-    speech = int((probs >= SPEECH_THRESHOLD).sum())
+        return VadFigures(0.0, 0.0, 0.0, 0.0)
+    seconds = len(audio) / SAMPLE_RATE
+    speech, voice = int((probs >= SPEECH_THRESHOLD).sum()), int((probs >= VOICE_THRESHOLD).sum())
     return VadFigures(speech_prob=float(probs.mean()), speech_share=speech / len(probs),
-                      speech_seconds=min(speech * FRAME_SECONDS, len(audio) / SAMPLE_RATE))
+                      speech_seconds=min(speech * FRAME_SECONDS, seconds),
+                      voice_seconds=min(voice * FRAME_SECONDS, seconds))

@@ -46,9 +46,9 @@ def decode(text: str) -> WindowDecode:
 def source_with(text: str, speech: float, speech_ratio: float = 0.9) -> list:
     """Ten ordinary windows (Silero heard 8.5-9.4 s of speech in each) and one with ``text``
     whose speech lasted ``speech`` seconds."""
-    records = [label_record(window(i), decode(t), AudioMeasures(VadFigures(0.9, 0.9, 8.5 + 0.1 * i), 0.8), "en")
+    records = [label_record(window(i), decode(t), AudioMeasures(VadFigures(0.9, 0.9, 8.5 + 0.1 * i, 8.5 + 0.1 * i), 0.8), "en")
                for i, t in enumerate(ORDINARY)]
-    odd = AudioMeasures(VadFigures(0.5, speech / 10, speech), 0.8)
+    odd = AudioMeasures(VadFigures(0.5, speech / 10, speech, speech), 0.8)
     records.append(label_record(window(10, speech_ratio), decode(text), odd, "en"))
     return apply_filters(records, FilterThresholds(), "en")
 
@@ -98,9 +98,9 @@ def test_the_rate_rule_still_catches_a_hallucination_in_silence_and_a_truncated_
 
 
 def test_speech_seconds_prefers_silero_and_floors():
-    assert speech_seconds(10.0, 0.9, VadFigures(0.3, 0.12, 1.2)) == 1.2
+    assert speech_seconds(10.0, 0.9, VadFigures(0.3, 0.12, 1.0, 1.2)) == 1.2
     assert speech_seconds(10.0, 0.9, None) == 9.0  # webrtcvad's share when Silero did not run
-    assert speech_seconds(10.0, 0.0, VadFigures(0.0, 0.0, 0.0)) == MIN_SPEECH_SECONDS
+    assert speech_seconds(10.0, 0.0, VadFigures(0.0, 0.0, 0.0, 0.0)) == MIN_SPEECH_SECONDS
     assert chars_per_second("fifty", 0.5) == 10.0
 
 
@@ -126,14 +126,14 @@ def test_no_speech_or_music_where_silero_hears_none():
     """webrtcvad heard sound (0.9 of the window) but Silero no speech: tonal sound is music,
     other sound no speech; a short answer Silero did hear is neither."""
     def record(seconds: float, tonal: float) -> list:
-        records = [label_record(window(0), decode("Oh, la la."), AudioMeasures(VadFigures(0.01, 0.0, seconds), tonal))]
+        records = [label_record(window(0), decode("Oh, la la."), AudioMeasures(VadFigures(0.01, 0.0, seconds, seconds), tonal))]
         return apply_filters(records, FilterThresholds(), "en")[0].flags
 
     assert record(0.0, 0.95) == ["music"]
     assert record(0.1, 0.6) == ["no_speech"]
     assert record(0.6, 0.95) == []
     no_music = dataclasses.replace(FilterThresholds(), disabled=frozenset({"music"}))
-    kept = label_record(window(0), decode("La la."), AudioMeasures(VadFigures(0.01, 0.0, 0.0), 0.95))
+    kept = label_record(window(0), decode("La la."), AudioMeasures(VadFigures(0.01, 0.0, 0.0, 0.0), 0.95))
     assert apply_filters([kept], no_music, "en")[0].flags == []
 
 
