@@ -135,9 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
     filters = parser.add_argument_group("filters (a window breaking any one is rejected)")
     filters.add_argument("--min-speech-ratio", type=non_negative_float, default=th.min_speech_ratio,
                          help="no_speech: webrtcvad speech share below this")
-    filters.add_argument("--min-vad-speech-seconds", type=non_negative_float, default=th.min_vad_speech_seconds,
-                         help="no_speech, or music when the sound is tonal: Silero VAD heard less speech than "
-                              "this many seconds in the window (default measured by bench/label_music.py)")
+    filters.add_argument("--min-vad-voice-seconds", type=non_negative_float, default=th.min_vad_voice_seconds,
+                         help="no_speech, or music when the sound is tonal: Silero VAD heard fewer seconds of "
+                              "speech-like sound (frame probability >= 0.15) in the window (default measured "
+                              "by bench/label_music.py and bench/label_hallucinations.py)")
     filters.add_argument("--min-music-tonality", type=non_negative_float, default=th.min_music_tonality,
                          help="music: a window without speech whose tonality (share of spectral energy in "
                               "the strongest 5 %% of bins) is at least this")
@@ -228,7 +229,7 @@ def options_from(args: argparse.Namespace) -> LabelOptions:
                            encoder=resolve_encoder(args.encoder, device))
     thresholds = FilterThresholds(
         min_speech_ratio=args.min_speech_ratio, max_no_speech_prob=args.max_no_speech_prob,
-        min_vad_speech_seconds=args.min_vad_speech_seconds, min_music_tonality=args.min_music_tonality,
+        min_vad_voice_seconds=args.min_vad_voice_seconds, min_music_tonality=args.min_music_tonality,
         max_compression_ratio=args.max_compression_ratio, min_avg_logprob=args.min_avg_logprob,
         min_word_prob=args.min_word_prob, min_agreement=args.min_agreement,
         max_ngram_repeats=args.max_ngram_repeats, min_unique_word_share=args.min_unique_word_share,

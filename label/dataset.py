@@ -30,7 +30,7 @@ from whcore.workspace import Workspace
 
 QUALITY_COLUMNS = ("language", "language_prob", "avg_logprob", "mean_word_prob", "min_word_prob",
                    "no_speech_prob", "compression_ratio", "chars_per_second", "speech_ratio", "vad_speech_prob",
-                   "vad_speech_seconds", "tonality", "reference_cer")
+                   "vad_speech_seconds", "vad_voice_seconds", "tonality", "reference_cer")
 # One line per column of metadata.csv, printed in the dataset card.
 COLUMN_MEANINGS = {
     "file_name": "the window's audio file (16 kHz mono WAV), under the split's folder",
@@ -50,6 +50,8 @@ COLUMN_MEANINGS = {
     "speech_ratio": "share of the window's 30 ms frames webrtcvad calls speech (it also fires on music and noise)",
     "vad_speech_prob": "Silero VAD's mean speech probability over the window's 32 ms frames",
     "vad_speech_seconds": "seconds of the window Silero VAD calls speech (probability >= 0.5)",
+    "vad_voice_seconds": "seconds of the window Silero VAD finds speech-like (probability >= 0.15): the speaking "
+                         "rate's time base and the no-speech/music rule's measure",
     "tonality": "median share of a frame's spectral energy in its strongest 5 % of bins (music is high)",
     "reference_cer": "CER of the label against the creator subtitles, where there are some",
 }

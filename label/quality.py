@@ -66,6 +66,7 @@ def label_record(window: WindowRecord, decode: WindowDecode, measures: AudioMeas
         word_count=decode.confidence.word_count, redecoded=decode.redecoded,
         vad_speech_prob=None if vad is None else round(vad.speech_prob, 4),
         vad_speech_seconds=None if vad is None else round(vad.speech_seconds, 3),
+        vad_voice_seconds=None if vad is None else round(vad.voice_seconds, 3),
         tonality=None if measures is None else round(measures.tonality, 4))
 
 
