@@ -144,7 +144,14 @@ def build_parser() -> argparse.ArgumentParser:
                       "decoding, or the creator subtitles' text where the source has them")
     filters = parser.add_argument_group("filters (a window breaking any one is rejected)")
     filters.add_argument("--min-speech-ratio", type=non_negative_float, default=th.min_speech_ratio,
-                         help="no_speech: VAD speech share below this")
+                         help="no_speech: webrtcvad speech share below this")
+    filters.add_argument("--min-vad-voice-seconds", type=non_negative_float, default=th.min_vad_voice_seconds,
+                         help="no_speech, or music when the sound is tonal: Silero VAD heard fewer seconds of "
+                              "speech-like sound (frame probability >= 0.15) in the window (default measured "
+                              "by bench/label_music.py and bench/label_hallucinations.py)")
+    filters.add_argument("--min-music-tonality", type=non_negative_float, default=th.min_music_tonality,
+                         help="music: a window without speech whose tonality (share of spectral energy in "
+                              "the strongest 5 %% of bins) is at least this")
     filters.add_argument("--max-no-speech-prob", type=non_negative_float, default=th.max_no_speech_prob,
                          help="no_speech: Whisper's no-speech probability above this while the window's "
                               f"mean token log-probability is below {th.no_speech_max_logprob} (Whisper's rule)")
@@ -167,7 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     filters.add_argument("--max-word-chars", type=positive_int, default=th.max_word_chars,
                          help="long_word: a space-separated word longer than this")
     filters.add_argument("--rate-iqr-factor", type=non_negative_float, default=th.rate_iqr_factor,
-                         help="speaking_rate: characters/s outside Q1-k*IQR..Q3+k*IQR of the source's "
+                         help="speaking_rate: characters of the spoken form (numbers and symbols in "
+                              "words) per second of speech outside Q1-k*IQR..Q3+k*IQR of the source's "
                               f"own windows (sources with {th.min_windows_for_rate}+ windows)")
     filters.add_argument("--max-cer", type=non_negative_float, default=th.max_cer,
                          help="subtitle_cer: CER against creator subtitles above this")
@@ -253,6 +261,7 @@ def options_from(args: argparse.Namespace) -> LabelOptions:
                            encoder=resolve_encoder(args.encoder, device))
     thresholds = FilterThresholds(
         min_speech_ratio=args.min_speech_ratio, max_no_speech_prob=args.max_no_speech_prob,
+        min_vad_voice_seconds=args.min_vad_voice_seconds, min_music_tonality=args.min_music_tonality,
         max_compression_ratio=args.max_compression_ratio, min_avg_logprob=args.min_avg_logprob,
         min_word_prob=args.min_word_prob, min_agreement=args.min_agreement,
         max_ngram_repeats=args.max_ngram_repeats, min_unique_word_share=args.min_unique_word_share,

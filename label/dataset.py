@@ -36,7 +36,32 @@ from whcore.window_audio import SOURCE_AUDIO_NAME, WindowReader
 from whcore.workspace import Workspace
 
 QUALITY_COLUMNS = ("language", "language_prob", "avg_logprob", "mean_word_prob", "min_word_prob",
-                   "no_speech_prob", "compression_ratio", "chars_per_second", "speech_ratio", "reference_cer")
+                   "no_speech_prob", "compression_ratio", "chars_per_second", "speech_ratio", "vad_speech_prob",
+                   "vad_speech_seconds", "vad_voice_seconds", "tonality", "reference_cer")
+# One line per column of metadata.csv, printed in the dataset card.
+COLUMN_MEANINGS = {
+    "file_name": "the window's audio file (16 kHz mono WAV), under the split's folder",
+    "transcription": "the label: the seed model's text for the window (or the creator subtitles with --text subtitles)",
+    "source_id": "the source the window was cut from (a video id, or a local file's stem)",
+    "start": "the window's start in its source, seconds",
+    "end": "the window's end in its source, seconds",
+    "language": "the language the window was decoded in",
+    "language_prob": "the model's probability for that language",
+    "avg_logprob": "mean log-probability of the label's tokens",
+    "mean_word_prob": "mean probability of the label's words (empty: no words)",
+    "min_word_prob": "probability of the label's least sure word",
+    "no_speech_prob": "Whisper's probability that the audio holds no speech",
+    "compression_ratio": "gzip compression ratio of the label (high = repetitive)",
+    "chars_per_second": "speaking rate: characters of the label's spoken form (numbers and symbols in words) per "
+                        "second of speech Silero VAD heard",
+    "speech_ratio": "share of the window's 30 ms frames webrtcvad calls speech (it also fires on music and noise)",
+    "vad_speech_prob": "Silero VAD's mean speech probability over the window's 32 ms frames",
+    "vad_speech_seconds": "seconds of the window Silero VAD calls speech (probability >= 0.5)",
+    "vad_voice_seconds": "seconds of the window Silero VAD finds speech-like (probability >= 0.15): the speaking "
+                         "rate's time base and the no-speech/music rule's measure",
+    "tonality": "median share of a frame's spectral energy in its strongest 5 % of bins (music is high)",
+    "reference_cer": "CER of the label against the creator subtitles, where there are some",
+}
 CONFIDENCE_BINS = (0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0001)  # histogram edges of 0-1 signals
 COLUMNS = ("file_name", "transcription", "source_id", "start", "end") + QUALITY_COLUMNS
 
@@ -165,6 +190,7 @@ def dataset_card(summary: DatasetSummary, sources: Sequence[SourceRecord], langu
     lines += [f"| {key} | {value} |" for key, value in settings.items()]
     lines += ["", "| rejected by | windows |", "|---|---|"]
     lines += [f"| {flag} | {count} |" for flag, count in sorted(flag_counts.items())] or ["| (none) | 0 |"]
+    lines += ["", "## Columns of metadata.csv", ""] + [f"- `{name}`: {COLUMN_MEANINGS[name]}" for name in COLUMNS]
     lines += ["", "## Confidence of kept and rejected windows", ""] + confidence_table(records)
     agreement = agreement_table(records)
     if agreement:

@@ -16,6 +16,8 @@ from __future__ import annotations
 import math
 import unicodedata
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
@@ -36,28 +38,49 @@ MIN_MEAN_WORD_PROB = 0.5
 # 68-clip set), 0.8 keeps 65 % and 94 % of synthetic speech.
 MIN_AGREEMENT = 0.7
 
-# Known hallucinations of Whisper on silence, music and noise (normalised: lower case, no
-# punctuation). A window containing one of these phrases is rejected.
-BLOCKLIST: dict[str, tuple[str, ...]] = {
-    "*": ("amara org", "subtitles by", "subtitled by", "captions by", "transcribed by",
-          "translated by", "thanks for watching", "thank you for watching", "thank you so much for watching",
-          "please subscribe", "like and subscribe", "don t forget to subscribe", "see you in the next video"),
-    "zh": ("字幕由amara org社群提供", "字幕由amara org社区提供", "请不吝点赞", "订阅 转发 打赏", "明镜与点点",
-           "字幕志愿者", "感谢观看", "谢谢观看", "中文字幕", "字幕提供"),
-    "ja": ("ご視聴ありがとうございました", "チャンネル登録"),
-    "ko": ("시청해주셔서 감사합니다", "구독과 좋아요"),
-    "de": ("untertitel im auftrag des zdf", "untertitel der amara org community", "vielen dank fürs zuschauen"),
-    "fr": ("sous titres réalisés para la communauté d amara org", "sous titrage st 501", "merci d avoir regardé"),
-    "es": ("subtítulos realizados por la comunidad de amara org", "gracias por ver"),
-}
-# Whole-window texts Whisper produces from silence: rejected only as the entire text.
-BLOCKED_WHOLE_TEXTS = frozenset({"you", "thank you", "thanks", "bye", "bye bye", "okay", "oh",
-                                 "谢谢", "謝謝", "ありがとうございました"})
+# Known hallucinations of Whisper on silence, music and noise, one data file per language
+# (label/data/hallucinations/<language>.txt, "any" for all languages, whole.txt for texts
+# rejected only as a window's entire text). Entries are normalised as ``normalise`` does.
+HALLUCINATIONS_DIR = Path(__file__).parent / "data" / "hallucinations"
+ANY_LANGUAGE = "any"
+WHOLE_TEXTS_FILE = "whole.txt"
+
+
+def read_phrase_file(path: Path) -> tuple[str, ...]:
+    """The entries of one phrase file: its lines without '#' comments and blank lines."""
+    lines = (line.split("#", 1)[0].strip() for line in path.read_text(encoding="utf-8").splitlines())
+    return tuple(line for line in lines if line)
+
+
+@lru_cache(maxsize=None)
+def blocked_phrases(language: str) -> tuple[str, ...]:
+    """The phrases blocked anywhere in a ``language`` window's text (any language's and its own)."""
+    own = HALLUCINATIONS_DIR / f"{language.split('-')[0].lower()}.txt" if language else None
+    return read_phrase_file(HALLUCINATIONS_DIR / f"{ANY_LANGUAGE}.txt") + \
+        (read_phrase_file(own) if own is not None and own.is_file() else ())
+
+
+@lru_cache(maxsize=1)
+def blocked_whole_texts() -> frozenset[str]:
+    """Texts rejected only when they are a window's entire text ("thank you" alone)."""
+    return frozenset(read_phrase_file(HALLUCINATIONS_DIR / WHOLE_TEXTS_FILE))
+
 
 KEEP_FRACTION_FLAG = "below_keep_fraction"  # set at dataset build time by --keep-fraction
-FILTER_NAMES = ("empty", "no_speech", "compression_ratio", "low_logprob", "low_confidence", "disagreement",
+FILTER_NAMES = ("empty", "no_speech", "music", "compression_ratio", "low_logprob", "low_confidence", "disagreement",
                 "repetition", "low_unique_words", "long_word", "blocklist", "language", "speaking_rate",
                 "subtitle_cer")
+
+
+# Seconds of speech-like frames (Silero probability >= 0.15) a window must hold, else it holds
+# no speech: 96 % of 109 windows of real music, loops, claps, hiss and noise hold fewer
+# (bench/label_hallucinations.py's audio), every real clip of bench/label_quality.py but one
+# whispered take holds more (falsetto 0.77 s, which at Silero's own 0.5 shows only 0.1 s), and
+# so do short recorded prompts alone in a quiet 10 s window (bench/label_music.py).
+MIN_VAD_VOICE_SECONDS = 0.5
+# label.music.tonality at or above which a window without speech is music rather than noise:
+# real music 0.86-0.98, speech 0.78-0.82, noise and claps 0.47-0.75 (5th-95th percentiles).
+MIN_MUSIC_TONALITY = 0.8
 
 
 @dataclass(frozen=True)
@@ -65,6 +88,8 @@ class FilterThresholds:
     """Limits of every filter; a window breaking any one is rejected."""
 
     min_speech_ratio: float = 0.1  # VAD share of speech frames below this = no speech
+    min_vad_voice_seconds: float = MIN_VAD_VOICE_SECONDS  # Silero's speech-like seconds below this = no speech (or music)
+    min_music_tonality: float = MIN_MUSIC_TONALITY  # ... and called music when the sound is at least this tonal
     max_no_speech_prob: float = 0.6  # Whisper's silence probability above this ...
     no_speech_max_logprob: float = -1.0  # ... with the window's mean token log-probability below this
     max_compression_ratio: float = 2.4  # gzip ratio of the text above this = repetitive loop
@@ -102,12 +127,30 @@ def check_empty(record: LabelRecord, th: FilterThresholds) -> str | None:
 
 
 def check_no_speech(record: LabelRecord, th: FilterThresholds) -> str | None:
-    """The VAD hears no speech, or Whisper's rule: likely silence *and* unsure words."""
+    """The VADs hear no speech (and it is not music, which ``check_music`` names), or Whisper's
+    rule: likely silence *and* unsure words."""
     if record.speech_ratio < th.min_speech_ratio:
+        return "no_speech"
+    if silero_heard_none(record, th) and not is_music(record, th):
         return "no_speech"
     if record.no_speech_prob > th.max_no_speech_prob and record.avg_logprob < th.no_speech_max_logprob:
         return "no_speech"
     return None
+
+
+def silero_heard_none(record: LabelRecord, th: FilterThresholds) -> bool:
+    """Silero VAD ran on the window and heard less than ``min_vad_voice_seconds`` of speech-like sound."""
+    return record.vad_voice_seconds is not None and record.vad_voice_seconds < th.min_vad_voice_seconds
+
+
+def is_music(record: LabelRecord, th: FilterThresholds) -> bool:
+    """webrtcvad hears sound, Silero no speech, and the sound is tonal (label/music.py)."""
+    return (record.speech_ratio >= th.min_speech_ratio and silero_heard_none(record, th)
+            and record.tonality is not None and record.tonality >= th.min_music_tonality)
+
+
+def check_music(record: LabelRecord, th: FilterThresholds) -> str | None:
+    return "music" if is_music(record, th) else None
 
 
 def check_compression(record: LabelRecord, th: FilterThresholds) -> str | None:
@@ -171,11 +214,11 @@ def check_long_word(record: LabelRecord, th: FilterThresholds, language: str) ->
 
 def check_blocklist(record: LabelRecord, th: FilterThresholds, language: str) -> str | None:
     text = normalise(record.text)
-    if text in BLOCKED_WHOLE_TEXTS:
+    if text in blocked_whole_texts():
         return "blocklist"
     squeezed = text.replace(" ", "")
     padded = f" {text} "
-    for phrase in BLOCKLIST["*"] + BLOCKLIST.get(language, ()):
+    for phrase in blocked_phrases(language):
         if f" {phrase} " in padded or (is_unspaced(language) and phrase.replace(" ", "") in squeezed):
             return "blocklist"
     return None
@@ -204,6 +247,7 @@ WindowCheck = Callable[[LabelRecord, FilterThresholds, str], "str | None"]
 WINDOW_CHECKS: dict[str, WindowCheck] = {
     "empty": lambda r, th, lang: check_empty(r, th),
     "no_speech": lambda r, th, lang: check_no_speech(r, th),
+    "music": lambda r, th, lang: check_music(r, th),
     "compression_ratio": lambda r, th, lang: check_compression(r, th),
     "low_logprob": lambda r, th, lang: check_logprob(r, th),
     "low_confidence": lambda r, th, lang: check_confidence(r, th),

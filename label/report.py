@@ -2,8 +2,8 @@
 
 Hours per source, kept/rejected windows by reason, and the distributions of
 the confidence signals (mean and minimum word probability, average
-log-probability, and the agreement with ``--check-model`` where one ran) and of
-the speaking rate, kept vs rejected: a threshold that
+log-probability, and the agreement with ``--check-model`` where one ran), of
+the speaking rate, Silero's speech probability and the tonality, kept vs rejected: a threshold that
 cuts through the kept mass, or rejected windows piled up at high confidence,
 shows at a glance. matplotlib's Agg backend draws without a display.
 """
@@ -28,7 +28,8 @@ MAX_SOURCES_SHOWN = 30
 def draw_report(records: Sequence[LabelRecord], path: Path) -> Path:
     """Write the report PNG to ``path`` atomically and return it."""
     checked = any(r.agreement is not None for r in records)
-    figure, axes = plt.subplots(4 if checked else 3, 2, figsize=(12, 16 if checked else 12))
+    rows = 5 if checked else 4
+    figure, axes = plt.subplots(rows, 2, figsize=(12, 4 * rows))
     hours: dict[str, float] = collections.defaultdict(float)
     for record in records:
         if record.kept:
@@ -46,10 +47,12 @@ def draw_report(records: Sequence[LabelRecord], path: Path) -> Path:
     panels = [(axes[1, 0], "mean_word_prob", "mean word probability (confidence)"),
               (axes[1, 1], "min_word_prob", "minimum word probability"),
               (axes[2, 0], "avg_logprob", "average log-probability"),
-              (axes[2, 1], "chars_per_second", "speaking rate (characters / s)")]
+              (axes[2, 1], "chars_per_second", "speaking rate (spoken characters / s of speech)"),
+              (axes[3, 0], "vad_speech_prob", "Silero VAD speech probability"),
+              (axes[3, 1], "tonality", "tonality (music is high)")]
     if checked:
-        panels.append((axes[3, 0], "agreement", "agreement with the check model (1 - CER)"))
-        draw_agreement_scatter(axes[3, 1], records)
+        panels.append((axes[4, 0], "agreement", "agreement with the check model (1 - CER)"))
+        draw_agreement_scatter(axes[4, 1], records)
     for ax, attribute, title in panels:
         kept = [getattr(r, attribute) for r in records if r.kept and getattr(r, attribute) is not None]
         rejected = [getattr(r, attribute) for r in records if not r.kept and getattr(r, attribute) is not None]

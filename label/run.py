@@ -30,6 +30,7 @@ from label.dataset import DatasetSummary, dataset_card, write_split_folders
 from label.decoding import WindowDecode, decode_windows, detect_source_language
 from label.filters import FilterThresholds, apply_filters, apply_keep_fraction
 from label.longform import decode_longform
+from label.measures import measure_windows
 from label.quality import label_record, text_agreement
 from label.report import draw_report
 from label.script import convert_script
@@ -246,7 +247,8 @@ class Labeller:
         """A source's label records from its window decodes (and the --check-model's): agreement,
         script, subtitle references, filters. No model is needed here, so a driver that had the
         decodes made elsewhere (``label/cluster.py``) finishes sources exactly as this process does."""
-        records = [label_record(w, d) for w, d in zip(windows, decodes)]
+        measures = measure_windows(self.reader(windows), len(windows))
+        records = [label_record(w, d, m, language) for w, d, m in zip(windows, decodes, measures)]
         for record, check in zip(records, checks or ()):
             record.agreement = round(text_agreement(record.text, check.text, language), 4)
         for record in records:

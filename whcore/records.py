@@ -137,6 +137,15 @@ class LabelRecord(_JsonRecord):
     min_word_prob: float | None = None
     word_count: int = 0
     redecoded: bool = False  # True: long-form decoding left it empty, so it was decoded alone
+    # Silero VAD over the window (label/vad_neural.py): mean speech probability of its 32 ms
+    # frames, the seconds of frames at or above 0.5 (speech) and at or above 0.15 (speech-like);
+    # None where it did not run
+    vad_speech_prob: float | None = None
+    vad_speech_seconds: float | None = None
+    vad_voice_seconds: float | None = None
+    # share of each 32 ms frame's spectral energy in its strongest 5 % of bins, median over the
+    # frames with sound (label/music.py): high for music's steady harmonics; None where not measured
+    tonality: float | None = None
     # 1 - CER between this text and a second model's text for the window (label --check-model);
     # None when no check model ran
     agreement: float | None = None
