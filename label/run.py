@@ -39,7 +39,7 @@ from whcore import lock
 from whcore.errors import SourceError
 from whcore.journal import DATASET_UNIT, Journal, file_sha256, source_unit
 from whcore.publish import publish_folder
-from whcore.records import LabelRecord, SourceRecord, WindowRecord, seconds_to_samples
+from whcore.records import LabelRecord, SourceRecord, WindowRecord, covered_seconds, seconds_to_samples
 from whcore.workspace import Workspace
 
 MODES = ("longform", "windows")
@@ -288,6 +288,9 @@ def label_sources(workspace: Workspace, options: LabelOptions, log: Any) -> RunS
     journal = Journal(workspace, "label")
     labeller = Labeller(workspace, options, log)
     sources = segmented_sources(workspace)
+    from label.estimate import announce_estimate  # label.estimate builds on this module
+
+    announce_estimate(workspace, options, labeller, sources, log)
     for source_id in sources:
         if shard_of(source_id, options.shard_count) != options.shard_index:
             summary.other_shards.append(source_id)
@@ -307,7 +310,7 @@ def label_sources(workspace: Workspace, options: LabelOptions, log: Any) -> RunS
         write_jsonl(path, [r.to_dict() for r in records])
         kept = sum(r.kept for r in records)
         journal.mark_done(source_unit(source_id), params, hashed=[path], extra={
-            "windows": len(records), "kept": kept, "seconds": round(sum(r.end - r.start for r in records if r.kept), 3)})
+            "windows": len(records), "kept": kept, "seconds": round(covered_seconds((r.start, r.end) for r in records if r.kept), 3)})
         log.info(f"{source_id}: {kept}/{len(records)} windows kept")
         summary.labelled.append(source_id)
     with dataset_lock(workspace):
