@@ -27,10 +27,10 @@ SECONDS_PER_HOUR = 3600
 
 
 def pending_sources(workspace: Workspace, options: LabelOptions, sources: Sequence[str]) -> list[str]:
-    """This shard's sources a run with ``options`` has still to label."""
+    """Which of ``sources`` a run with ``options`` has still to label (the run itself logs why)."""
     journal = Journal(workspace, "label")
-    return [sid for sid in sources if shard_of(sid, options.shard_count) == options.shard_index
-            and not journal.is_done(source_unit(sid), source_params(options, workspace.windows_manifest_path(sid)))]
+    return [sid for sid in sources if journal.stale_reason(
+        source_unit(sid), source_params(options, workspace.windows_manifest_path(sid))) is not None]
 
 
 def measure_rate(labeller: Labeller, windows: Sequence[WindowRecord]) -> float:
@@ -62,9 +62,13 @@ def announce_estimate(workspace: Workspace, options: LabelOptions, labeller: Lab
     """Log how long the pending CPU work will take when it exceeds ``above_s``; the estimate in seconds."""
     if options.engine is None or options.engine.device != "cpu":
         return None
-    pending = pending_sources(workspace, options, sources)
     segmented = Journal(workspace, "segment").source_entries()
-    pending_s = sum(float(segmented[sid].extra.get("seconds") or 0.0) for sid in pending if sid in segmented)
+    seconds = {sid: float(segmented[sid].extra.get("seconds") or 0.0) for sid in sources
+               if sid in segmented and shard_of(sid, options.shard_count) == options.shard_index}
+    if sum(seconds.values()) <= above_s:
+        return None  # decided from the journal alone: short runs hash no manifest for this
+    pending = pending_sources(workspace, options, list(seconds))
+    pending_s = sum(seconds[sid] for sid in pending)
     if pending_s <= above_s:
         return None
     try:
