@@ -10,7 +10,9 @@ splits are packed separately so no test audio reaches training.
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
+from pathlib import Path
 
 from finetune.data import Example
 from finetune.options import MAX_INPUT_SECONDS
@@ -80,26 +82,105 @@ def pack_examples(examples: list[Example], max_seconds: float = MAX_INPUT_SECOND
 
 
 def _pack_one_split(examples: list[Example], max_seconds: float) -> list[Pack]:
+    """First fit: each example goes to the earliest pack it fits in without overlapping a member.
+
+    The earliest pack with room is found in O(log packs) by ``_FirstFit``; the packs an
+    example must avoid are those holding an overlapping example of its own source, which
+    (examples sorted by start) are only the few recent ones still running when it starts.
+    So 10 h of windows pack in well under a second instead of scanning every open pack.
+    """
     ordered = sorted(examples, key=lambda e: (e.source_id, e.start or 0.0, str(e.audio_path)))
-    shortest = min((e.duration for e in ordered), default=0.0)
+    bound = max_seconds + 1e-6
+    fit = _FirstFit(len(ordered))
     packs: list[list[Example]] = []
-    totals: list[float] = []
-    open_indices: list[int] = []  # packs that still have room for the shortest example
+    running = _SourceMembers()
     for example in ordered:
-        for index in open_indices:
-            fits = totals[index] + example.duration <= max_seconds + 1e-6
-            if fits and not any(overlaps(example, other) for other in packs[index]):
-                break
-        else:
-            index = len(packs)
+        running.enter(example)
+        index = fit.first(example.duration, bound, running.packs_overlapping(example))
+        if index == len(packs):
             packs.append([])
-            totals.append(0.0)
-            open_indices.append(index)
         packs[index].append(example)
-        totals[index] += example.duration
-        if totals[index] + shortest > max_seconds + 1e-6:
-            open_indices.remove(index)
+        fit.add(index, example.duration)
+        running.add(example, index)
     return [Pack(tuple(members)) for members in packs]
+
+
+class _FirstFit:
+    """Pack totals under a segment tree of minima: the first pack with room in O(log n).
+
+    ``total + seconds <= bound`` is tested on the same floats, in the same order, as a
+    scan of every pack would, so the packs are exactly those of the plain first fit.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.size = 1
+        while self.size < max(capacity, 1):
+            self.size *= 2
+        self.low = [0.0] * (2 * self.size)  # minimum total under each node
+        self.opened = 0
+
+    def add(self, index: int, seconds: float) -> None:
+        self.opened = max(self.opened, index + 1)
+        node = index + self.size
+        self.low[node] += seconds
+        while node > 1:
+            node //= 2
+            self.low[node] = min(self.low[2 * node], self.low[2 * node + 1])
+
+    def first(self, seconds: float, bound: float, avoid: set[int]) -> int:
+        """The first opened pack with room for ``seconds`` outside ``avoid``, else a new one."""
+        start = 0
+        while (index := self._leftmost(1, 0, self.size, start, seconds, bound)) is not None:
+            if index not in avoid:
+                return index
+            start = index + 1
+        return self.opened
+
+    def _leftmost(self, node: int, lo: int, hi: int, start: int, seconds: float, bound: float) -> int | None:
+        if hi <= start or lo >= self.opened or not self.low[node] + seconds <= bound:
+            return None
+        if hi - lo == 1:
+            return lo
+        mid = (lo + hi) // 2
+        found = self._leftmost(2 * node, lo, mid, start, seconds, bound)
+        return found if found is not None else self._leftmost(2 * node + 1, mid, hi, start, seconds, bound)
+
+
+class _SourceMembers:
+    """The current source's examples a later one may overlap, and the packs they are in."""
+
+    def __init__(self) -> None:
+        self.source: str | None = None
+        self.timed: list[tuple[float, float, int]] = []  # (end, start, pack) of timed examples, a heap
+        self.by_file: dict[Path, set[int]] = {}  # audio file -> packs of all its examples
+        self.untimed_by_file: dict[Path, set[int]] = {}  # ... of those without times
+
+    def enter(self, example: Example) -> None:
+        if example.source_id != self.source:
+            self.source, self.timed, self.by_file, self.untimed_by_file = example.source_id, [], {}, {}
+        elif _timed(example):  # later examples start no earlier: one that ended cannot overlap them
+            while self.timed and self.timed[0][0] <= example.start:  # type: ignore[operator]
+                heapq.heappop(self.timed)
+
+    def packs_overlapping(self, example: Example) -> set[int]:
+        """The packs holding an example ``overlaps`` says ``example`` overlaps."""
+        if not _timed(example):
+            return set(self.by_file.get(example.audio_path, ()))
+        avoid = set(self.untimed_by_file.get(example.audio_path, ()))
+        avoid.update(pack for end, start, pack in self.timed
+                     if end > example.start and start < example.end)  # type: ignore[operator]
+        return avoid
+
+    def add(self, example: Example, pack: int) -> None:
+        self.by_file.setdefault(example.audio_path, set()).add(pack)
+        if _timed(example):
+            heapq.heappush(self.timed, (example.end, example.start, pack))  # type: ignore[arg-type]
+        else:
+            self.untimed_by_file.setdefault(example.audio_path, set()).add(pack)
+
+
+def _timed(example: Example) -> bool:
+    return example.start is not None and example.end is not None
 
 
 def unpacked(examples: list[Example]) -> list[Pack]:

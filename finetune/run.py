@@ -28,7 +28,7 @@ from finetune.precision import dtype_name
 from finetune.presets import TrainingPlan, bitsandbytes_available, make_plan
 from finetune.train import Trainer, TrainResult, format_scores, step_seconds_summary
 from whcore.errors import UserError
-from whcore.journal import MODEL_UNIT, PUSH_UNIT, Journal
+from whcore.journal import DATASET_UNIT, MODEL_UNIT, PUSH_UNIT, Journal
 from whcore.publish import publish_folder
 from whcore.workspace import Workspace
 
@@ -179,10 +179,24 @@ def finetune(options: FinetuneOptions, workspace: Workspace, log: Any) -> int:
              f"{options.ct2_quantization} in "
              f"{CT2_DIR}/, curves, results, card) to {options.output}")
     journal.mark_done(MODEL_UNIT, done_params, files=[f for f in files if _inside(workspace, f)],
-                      extra={"output": str(options.output), "steps": result.progress.step})
+                      extra={"output": str(options.output), "steps": result.progress.step,
+                             "dataset_files": trained_dataset_files(options, workspace)})
     remove_checkpoints(options.checkpoints, log)
     report(options, data, result, log)
     return push_unit(options, journal, done_params, log)
+
+
+def trained_dataset_files(options: FinetuneOptions, workspace: Workspace) -> dict[str, Any] | None:
+    """The files of label's dataset unit this model was trained on (None: another dataset).
+
+    ``python -m status`` compares them with the dataset's latest DONE line: a dataset
+    rebuilt with the same files does not retrain the model, so its newer time alone
+    must not predict a retraining.
+    """
+    if options.dataset.resolve() != workspace.dataset_dir.resolve():
+        return None
+    dataset = Journal(workspace, "label").entries().get(DATASET_UNIT)
+    return dict(dataset.files) if dataset is not None else None
 
 
 def push_unit(options: FinetuneOptions, journal: Journal, model_params: str, log: Any) -> int:

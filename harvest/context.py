@@ -12,6 +12,7 @@ from whcore.workspace import Workspace
 from harvest.catalog import Catalog
 from harvest.decisions import DecisionStore
 from harvest.license import LicenseGate
+from harvest.license_watch import LicenseWatch
 from harvest.options import HarvestOptions
 from harvest.politeness import CircuitBreaker
 
@@ -27,6 +28,7 @@ class HarvestContext:
     rejected: DecisionStore  # of Rejection
     unavailable: DecisionStore  # of Unavailable
     log: Any  # loguru logger bound to the harvest stage
+    license_watch: LicenseWatch  # holds licence-less rejections until the run has seen a licence field
     breaker: CircuitBreaker = field(default_factory=CircuitBreaker)
     stop: threading.Event = field(default_factory=threading.Event)  # Ctrl-C or breaker: finish now
 

@@ -93,7 +93,7 @@ def harvest_local(ctx: HarvestContext, source: LocalSource) -> Outcome:
         license=USER_PROVIDED_LICENSE, audio_path=ctx.workspace.relative(audio), sha256=sha256)
     record_path = write_source_record(ctx.workspace, record)
     ctx.journal.mark_done(source_unit(source_id), LOCAL_PARAMS, files=[audio], hashed=[record_path],
-                          extra={"extractor": key[0], "id": key[1]})
+                          extra={"extractor": key[0], "id": key[1], "seconds": probe.duration or 0.0})
     ctx.catalog.add(record, key)
     ctx.log.info(f"added {source_id}: {source.path} ({probe.codec}, {probe.duration or 0:.1f} s)")
     return Outcome(Status.DOWNLOADED, source.label, source_id, "local file")

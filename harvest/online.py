@@ -211,17 +211,21 @@ def _license_refused(ctx: HarvestContext, info: dict[str, Any], key: tuple[str, 
     if ctx.options.allow_any_license:
         return None
     license_text = info.get("license")
+    ctx.license_watch.saw(info)
     if license_unreadable(info):
         ctx.log.warning(f"failed {key[1]}: licence unreadable, retried next run (the watch page data did "
                         "not load; a missing licence is not taken as a refusal)")
         return Outcome(Status.FAILED, key[1], "", "licence unreadable, retried next run")
     if ctx.gate.accepts(license_text):
         return None
-    ctx.rejected.add(Rejection(extractor=key[0], id=key[1], reason=REASON_LICENSE,
-                               url=_public_url(info.get("webpage_url") or ""), title=info.get("title") or "",
-                               license=license_text or ""))
+    rejection = Rejection(extractor=key[0], id=key[1], reason=REASON_LICENSE,
+                          url=_public_url(info.get("webpage_url") or ""), title=info.get("title") or "",
+                          license=license_text or "")
     reason = ctx.gate.reason(license_text)
-    ctx.log.info(f"rejected {key[1]}: {reason}")
+    if ctx.license_watch.reject(rejection, info):
+        ctx.log.info(f"rejected {key[1]}: {reason}")
+    else:
+        ctx.log.info(f"rejected {key[1]}: no licence field (stored once a watch page of this run shows one)")
     return Outcome(Status.REJECTED, key[1], "", f"licence: {describe_license(license_text)}")
 
 
@@ -312,7 +316,7 @@ def _commit(ctx: HarvestContext, record: SourceRecord, key: tuple[str, str], aud
     record_path = write_source_record(ctx.workspace, record)
     subtitle_files = [ctx.workspace.absolute(s.path) for s in record.subtitles]
     extra = {"extractor": key[0], "id": key[1], "subs": list(ctx.options.subtitle_langs),
-             "subs_missing": missing}
+             "subs_missing": missing, "seconds": record.duration or 0.0}
     previous = ctx.catalog.extra_of.get(record.source_id, {})
     extra["subs"] = sorted(set(extra["subs"]) | set(previous.get("subs", [])))
     ctx.journal.mark_done(source_unit(record.source_id), online_params(ctx), files=[audio, *subtitle_files],

@@ -29,6 +29,7 @@ from harvest.decisions import load_rejected, load_unavailable
 from harvest.download import PLAYLIST_TYPES, EntryRef, Fetcher, clean_error, ref_from_entry
 from harvest.failures import FailureKind, failure_kind
 from harvest.feeds import MAX_FEED_BYTES, FeedLicenses, parse_feed_licenses
+from harvest.license_watch import NO_LICENSE_FIELD, LicenseWatch
 from harvest.listing import Lister, SourceBudget
 from harvest.local import harvest_local
 from harvest.manifest import load_source_records, rebuild_manifest
@@ -56,7 +57,7 @@ def harvest(workspace_dir: str, options: HarvestOptions, verbose: bool = False) 
             log.warning("--allow-any-license: the Creative Commons gate is off; every licence is "
                         "recorded in the manifest, check each one before you share the dataset")
         try:
-            outcomes = _harvest_all(ctx)
+            outcomes = _settle_license_watch(ctx, _harvest_all(ctx))
             _journal_outcomes(ctx.journal, outcomes)
         finally:
             rebuild_manifest(workspace, set(ctx.journal.source_entries()))
@@ -67,6 +68,16 @@ def harvest(workspace_dir: str, options: HarvestOptions, verbose: bool = False) 
         elif any_failed(outcomes):
             log.warning("some entries failed (reasons above); rerun the same command to retry them")
         return RunResult(outcomes, stopped)
+
+
+def _settle_license_watch(ctx: HarvestContext, outcomes: list[Outcome]) -> list[Outcome]:
+    """Rejections held for a missing licence become failures when no watch page had one."""
+    dropped = ctx.license_watch.settle()
+    if dropped is None:
+        return outcomes
+    ctx.log.warning(ctx.license_watch.warning())
+    return [Outcome(Status.FAILED, o.label, o.source_id, NO_LICENSE_FIELD)
+            if o.status is Status.REJECTED and o.label in dropped else o for o in outcomes]
 
 
 def _journal_outcomes(journal: Journal, outcomes: list[Outcome]) -> None:
@@ -85,8 +96,9 @@ def _context(workspace: Workspace, options: HarvestOptions, log: Any) -> Harvest
     sweep_temp_files(workspace.sources_dir)
     journal = Journal(workspace, STAGE)
     catalog = Catalog.build(journal, load_source_records(workspace))
-    return HarvestContext(workspace, options, journal, catalog, load_rejected(workspace),
-                          load_unavailable(workspace), log, breaker=CircuitBreaker(options.max_blocks))
+    rejected = load_rejected(workspace)
+    return HarvestContext(workspace, options, journal, catalog, rejected, load_unavailable(workspace), log,
+                          LicenseWatch(rejected), breaker=CircuitBreaker(options.max_blocks))
 
 
 def unexpected(ctx: HarvestContext, label: str, error: Exception) -> Outcome:

@@ -16,6 +16,7 @@ from label.filters import FILTER_NAMES, FilterThresholds
 from label.run import (BACKENDS, DATASET_FORMATS, KEEP_SCOPES, MODES, PARQUET, TEXT_SOURCES, LabelOptions,
                        RunSummary, label_sources)
 from label.script import NO_SCRIPT, SCRIPTS, validate_script
+from label.seed_choice import choose_seed, machine_facts
 from whcore.cli import exit_code, make_parser, non_negative_float, positive_float, positive_int
 from whcore.device import ct2_compute_type, ct2_supported_compute_types
 from whcore.errors import UserError
@@ -24,6 +25,7 @@ from whcore.models import ct2_model_dir, model_fingerprint, resolve_model, valid
 from whcore.workspace import Workspace, open_workspace, workspace_lock
 
 STAGE = "label"
+AUTO_MODEL = "auto"
 DESCRIPTION = """Pseudo-label every segmented window with Whisper, reject bad windows, and rebuild
 <workspace>/dataset/ (sharded Parquet that load_dataset("<workspace>/dataset") reads,
 or an audiofolder with --format audiofolder; train and test split by source).
@@ -100,8 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
     th = FilterThresholds()
     parser = make_parser("python -m label", DESCRIPTION)
     model = parser.add_argument_group("model")
-    model.add_argument("--model", default="offline-base", help="Whisper model: offline-base, a CTranslate2 "
-                       "folder, a transformers folder (converted once and cached) or a Hugging Face Hub id")
+    model.add_argument("--model", default=AUTO_MODEL, help="Whisper model: auto, offline-base, a CTranslate2 "
+                       "folder, a transformers folder (converted once and cached) or a Hugging Face Hub id; "
+                       "auto = on a GPU with the Hub reachable, the strongest multilingual model its free "
+                       "memory fits (large-v3-turbo, else small), otherwise offline-base (logged with the reason)")
     model.add_argument("--language", default=None, help="language code of the speech (e.g. en, zh); "
                        "default: detected per source from its most speech-like windows")
     model.add_argument("--task", default="transcribe", choices=("transcribe", "translate"),
@@ -237,8 +241,19 @@ def cpu_engine(engine: EngineOptions, args: argparse.Namespace) -> EngineOptions
                                encoder=resolve_encoder(args.encoder, "cpu"))
 
 
+def apply_seed_choice(args: argparse.Namespace) -> str | None:
+    """Replace ``--model auto`` by the model that fits this machine; the line saying why, else None."""
+    if args.model != AUTO_MODEL:
+        return None
+    device = resolve_device(args.device)
+    choice = choose_seed(machine_facts(device, int(os.environ.get("LOCAL_RANK", "0") or 0)))
+    args.model = choice.model
+    return f"--model auto: {choice.model}: {choice.reason}"
+
+
 def options_from(args: argparse.Namespace) -> LabelOptions:
     """Validate the arguments (cheap checks first: nothing is loaded for a bad language)."""
+    apply_seed_choice(args)
     language = validate_language(args.language) if args.language else None
     validate_script(args.script)
     shard_index, shard_count = shard_from(args)
@@ -321,10 +336,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     workspace = open_workspace(args.workspace)
     require_segmented(workspace)
+    seed_line = apply_seed_choice(args)
     options = options_from(args)
     cluster = cluster_from(args)
     with workspace_lock(workspace, STAGE, (options.shard_index, options.shard_count)):
         log = setup_logging(workspace, STAGE, args.verbose)
+        if seed_line:
+            log.info(seed_line)
         options = checked_options(options, args.device, cpu_engine(options.engine, args), log)
         log.info(f"label run: model {options.model}, mode {options.mode}, "
                  f"shard {options.shard_index}/{options.shard_count}")

@@ -42,7 +42,7 @@ from whcore.cli import is_disk_full
 from whcore.errors import SourceError
 from whcore.journal import DATASET_UNIT, Journal, file_sha256, source_unit
 from whcore.publish import publish_folder
-from whcore.records import LabelRecord, SourceRecord, WindowRecord, seconds_to_samples
+from whcore.records import LabelRecord, SourceRecord, WindowRecord, covered_seconds, seconds_to_samples
 from whcore.workspace import Workspace
 
 MODES = ("longform", "windows")
@@ -309,6 +309,9 @@ def label_sources(workspace: Workspace, options: LabelOptions, log: Any) -> RunS
     journal = Journal(workspace, "label")
     labeller = Labeller(workspace, options, log)
     sources = segmented_sources(workspace)
+    from label.estimate import announce_estimate  # label.estimate builds on this module
+
+    announce_estimate(workspace, options, labeller, sources, log)
     for source_id in pending_sources(workspace, options, journal, sources, summary, log):
         try:
             records = labeller.label_source(source_id)
@@ -353,7 +356,7 @@ def publish_labels(workspace: Workspace, options: LabelOptions, journal: Journal
     write_jsonl(path, [r.to_dict() for r in records])
     kept = sum(r.kept for r in records)
     journal.mark_done(source_unit(source_id), params, hashed=[path], extra={
-        "windows": len(records), "kept": kept, "seconds": round(sum(r.end - r.start for r in records if r.kept), 3)})
+        "windows": len(records), "kept": kept, "seconds": round(covered_seconds((r.start, r.end) for r in records if r.kept), 3)})
     log.info(f"{source_id}: {kept}/{len(records)} windows kept")
 
 

@@ -9,6 +9,8 @@ cue half inside a window contributes about half its words.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,14 +89,29 @@ def cue_words(cue: Cue, language: str) -> list[tuple[float, str]]:
 
 
 def reference_texts(cues: Sequence[Cue], windows: Sequence[WindowRecord], language: str) -> list[str | None]:
-    """Reference text per window; None where no cue overlaps the window at all."""
-    words = [w for cue in cues for w in cue_words(cue, language)]
+    """Reference text per window; None where no cue overlaps the window at all.
+
+    A window's words are those whose estimated midpoint lies in it, in cue order. Both
+    questions are answered by binary search over words sorted by midpoint and cues sorted
+    by start (with the running maximum of their ends), so a 10 h source with character
+    tokens (about 150,000 of them) costs O((words + windows) log words), not words x windows.
+    """
+    words = sorted((mid, order, token) for order, (mid, token) in
+                   enumerate(w for cue in cues for w in cue_words(cue, language)))
+    mids = [mid for mid, _, _ in words]
+    by_start = sorted(cues, key=lambda c: c.start)
+    starts = [c.start for c in by_start]
+    reach = list(itertools.accumulate((c.end for c in by_start), max))  # latest end among cues so far
     joiner = "" if is_unspaced(language) else " "
     texts: list[str | None] = []
     for window in windows:
-        covered = any(c.start < window.end and c.end > window.start for c in cues)
-        inside = [token for mid, token in words if window.start <= mid < window.end]
-        texts.append(joiner.join(inside) if covered else None)
+        began = bisect.bisect_left(starts, window.end)  # cues starting before the window ends
+        if began == 0 or reach[began - 1] <= window.start:
+            texts.append(None)  # every cue that started before its end also ended before its start
+            continue
+        inside = sorted(words[bisect.bisect_left(mids, window.start):bisect.bisect_left(mids, window.end)],
+                        key=lambda word: word[1])
+        texts.append(joiner.join(token for _, _, token in inside))
     return texts
 
 

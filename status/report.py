@@ -5,8 +5,9 @@ FAILED, REJECTED or SKIPPED. A rerun redoes a unit that failed, one whose listed
 files are missing or altered, one made with other options than the stage's latest
 run, and the sources the previous stage finished that this stage has not
 (segment after harvest, label after segment); the dataset is rebuilt when the
-labels it was built from changed, and the model retrained when the dataset is
-newer than it.
+labels it was built from changed, and the model retrained when the dataset it
+was trained on changed. Checkpoints journalled before the model was exported
+are superseded by it (finetune removes them on purpose) and never redone.
 """
 
 from __future__ import annotations
@@ -104,20 +105,39 @@ def workspace_status(workspace: Workspace) -> WorkspaceStatus:
     return status
 
 
+def counts_as_done(stage: str, unit: str) -> bool:
+    """Whether a DONE unit is one of the stage's results rather than a step on the way.
+
+    Sources are the results of harvest, segment and label (label's dataset is a note);
+    finetune's are the exported model and its upload, not the baseline or checkpoints.
+    """
+    if stage == "finetune":
+        return unit in (MODEL_UNIT, PUSH_UNIT)
+    return unit_source_id(unit) is not None
+
+
 def count_stage(stage: str, units: dict[str, DoneEntry | OutcomeEntry]) -> StageStatus:
     result = StageStatus(stage)
     outcomes = Counter()
+    unknown_hours = 0
     for unit, entry in units.items():
         if isinstance(entry, DoneEntry):
-            if stage == "finetune" and unit_source_id(unit) is None:
-                continue  # checkpoints and the model are described in notes
+            if not counts_as_done(stage, unit):
+                continue
             result.done += 1
             seconds = entry.extra.get("seconds")
-            result.seconds += float(seconds) if isinstance(seconds, (int, float)) else 0.0
+            if isinstance(seconds, (int, float)):
+                result.seconds += float(seconds)
+            elif stage != "finetune":
+                unknown_hours += 1
         else:
             outcomes[entry.outcome] += 1
     result.failed, result.rejected, result.skipped = (outcomes[FAILED_LEVEL], outcomes[REJECTED_LEVEL],
                                                       outcomes[SKIPPED_LEVEL])
+    if unknown_hours:
+        result.notes.append(f"hours unknown for {unknown_hours} unit(s) journalled by an older version")
+    if stage == "label" and isinstance(units.get(DATASET_UNIT), DoneEntry):
+        result.notes.append("dataset built")
     if stage == "label":
         windows = sum(int(e.extra.get("windows", 0)) for e in units.values() if isinstance(e, DoneEntry))
         kept = sum(int(e.extra.get("kept", 0)) for e in units.values() if isinstance(e, DoneEntry))
@@ -131,6 +151,8 @@ def stale_units(workspace: Workspace, stage: str, units: dict[str, DoneEntry | O
     redo: list[Redo] = []
     newest = newest_source_options(units)
     for unit, entry in units.items():
+        if superseded(unit, entry, units):
+            continue
         if isinstance(entry, OutcomeEntry):
             if entry.outcome == FAILED_LEVEL:
                 redo.append(Redo(stage, unit, f"failed last time: {entry.reason}"))
@@ -143,6 +165,17 @@ def stale_units(workspace: Workspace, stage: str, units: dict[str, DoneEntry | O
         if problem is not None:
             redo.append(Redo(stage, unit, problem))
     return redo
+
+
+def superseded(unit: str, entry: DoneEntry | OutcomeEntry, units: dict[str, DoneEntry | OutcomeEntry]) -> bool:
+    """A checkpoint journalled before the model was exported: finetune removes those on purpose.
+
+    A rerun with the same settings finds the model done and never reads them; one with
+    other settings trains afresh under other params, so they are never resumed either.
+    """
+    model = units.get(MODEL_UNIT)
+    return (unit.startswith(CHECKPOINT_PREFIX) and isinstance(model, DoneEntry)
+            and entry.time <= model.time)
 
 
 def run_options(options: dict[str, Any]) -> dict[str, Any]:
@@ -184,23 +217,31 @@ def dataset_redo(label: dict[str, DoneEntry | OutcomeEntry]) -> list[Redo]:
 
 
 def model_redo(label: dict[str, DoneEntry | OutcomeEntry], finetune: dict[str, DoneEntry | OutcomeEntry]) -> list[Redo]:
-    """The model is retrained when the dataset is newer than it."""
+    """The model is retrained when the dataset it was trained on changed since.
+
+    The model's line records the dataset files it was trained on (``null``: a
+    dataset from elsewhere); lines written before that record are judged by time.
+    """
     dataset, model = label.get(DATASET_UNIT), finetune.get(MODEL_UNIT)
     if isinstance(dataset, DoneEntry) and isinstance(model, DoneEntry) and dataset.time > model.time:
-        return [Redo("finetune", MODEL_UNIT, "the dataset was rebuilt after the model was trained")]
+        recorded = "dataset_files" in model.extra
+        trained_on = model.extra.get("dataset_files")
+        if not recorded or (trained_on is not None and trained_on != dataset.files):
+            return [Redo("finetune", MODEL_UNIT, "the dataset changed after the model was trained")]
     if isinstance(finetune.get(PUSH_UNIT), OutcomeEntry):
         return [Redo("finetune", PUSH_UNIT, f"push failed last time: {finetune[PUSH_UNIT].reason}")]
     return []
 
 
 def finetune_notes(units: dict[str, DoneEntry | OutcomeEntry]) -> list[str]:
-    steps = [unit_step(u) for u, e in units.items() if isinstance(e, DoneEntry) and u.startswith(CHECKPOINT_PREFIX)]
+    steps = [unit_step(u) for u, e in units.items() if isinstance(e, DoneEntry) and u.startswith(CHECKPOINT_PREFIX)
+             and not superseded(u, e, units)]
     notes = []
     if steps:
         notes.append(f"latest checkpoint: step {max(s for s in steps if s is not None)}")
     model = units.get(MODEL_UNIT)
     if isinstance(model, DoneEntry):
-        notes.append(f"model exported ({model.extra.get('steps', '?')} steps)")
+        notes.append(f"model exported ({model.extra.get('steps', '?')} steps; its checkpoints were removed)")
     elif steps:
         notes.append("model not exported yet: a rerun resumes from the latest checkpoint")
     push = units.get(PUSH_UNIT)

@@ -371,3 +371,47 @@ def test_remote_feed_cannot_pull_local_files(tmp_path: Path) -> None:
     assert run.returncode == 1, run.stderr
     assert not (workspace / "sources" / "audio").exists() or not list((workspace / "sources" / "audio").iterdir())
     assert journal_lines(workspace, "failed ") and "file://" in " ".join(journal_lines(workspace, "failed "))
+
+
+def test_a_run_where_no_watch_page_has_a_licence_field_stores_nothing_and_exits_1(tmp_path: Path) -> None:
+    """yt-dlp that lost YouTube's licence row: 20 licence-less watch pages are a warning, not 20 rejections."""
+    tube = FakeTube()
+    lost = [f"lost{i:02d}" for i in range(20)]
+    for video_id in lost:
+        tube.add_video(video_id, None, license=None)  # watch page loaded, no licence field
+    tube.playlists["PLlost"] = lost
+    workspace = tmp_path / "ws"
+    with FakeTubeServer(tube) as server:
+        first = run_harvest(server.playlist_url("PLlost"), "--workspace", workspace, "--jobs", "2", *FAST)
+        assert first.returncode == 1, first.stderr
+        warnings = [line for line in first.stderr.splitlines() if "licence field" in line and "WARNING" in line]
+        assert len(warnings) == 1 and "harvest doctor" in warnings[0] and "out of date" in warnings[0], first.stderr
+        assert not (workspace / "sources" / "rejected.jsonl").exists()
+        assert not journal_lines(workspace, "| REJECTED")
+        assert len(journal_lines(workspace, "| FAILED ")) == 20
+
+        # The same videos once one watch page of the run shows a licence: plain rejections, stored.
+        tube.add_video("ccNew", sine_audio(440))
+        tube.playlists["PLlost"] = ["ccNew", *lost]
+        second = run_harvest(server.playlist_url("PLlost"), "--workspace", workspace, "--jobs", "2", *FAST)
+        assert second.returncode == 0, second.stderr
+        assert "harvest doctor" not in second.stderr
+        assert sorted(extracted(tube)) == sorted(lost * 2 + ["ccNew"]), "the first run remembered nothing"
+        rejected = [json.loads(line)["id"] for line in (workspace / "sources" / "rejected.jsonl").read_text()
+                    .splitlines()]
+        assert sorted(rejected) == lost
+
+
+def test_a_few_licence_less_videos_are_plain_rejections(tmp_path: Path) -> None:
+    tube = FakeTube()
+    plain = [f"plain{i:02d}" for i in range(19)]  # one short of the suspicious count
+    for video_id in plain:
+        tube.add_video(video_id, None, license=None)
+    tube.playlists["PLplain"] = plain
+    workspace = tmp_path / "ws"
+    with FakeTubeServer(tube) as server:
+        result = run_harvest(server.playlist_url("PLplain"), "--workspace", workspace, "--jobs", "2", *FAST)
+    assert result.returncode == 0, result.stderr
+    assert "harvest doctor" not in result.stderr
+    assert len((workspace / "sources" / "rejected.jsonl").read_text().splitlines()) == 19
+    assert len(journal_lines(workspace, "| REJECTED")) == 19

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from whcore.journal import parse_done_line
+from whcore.journal import parse_done_line, parse_journal_line
 from whcore.records import WindowRecord
 from whcore.window_audio import read_window
 from whcore.workspace import Workspace, workspace_lock
@@ -49,6 +49,28 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory, python: str, example_audi
 def done_units(workspace: Path, stage: str) -> set[str]:
     lines = (workspace / "logs" / "log.txt").read_text(encoding="utf-8").splitlines()
     return {e.unit for e in map(parse_done_line, lines) if e is not None and e.stage == stage}
+
+
+def status_report(python: str, workspace: Path) -> dict:
+    return json.loads(run_stage(python, "status", "--workspace", str(workspace), "--json").stdout)
+
+
+def predicted_redo(python: str, workspace: Path) -> set[tuple[str, str]]:
+    """(stage, unit) of every unit ``python -m status`` says a rerun would redo."""
+    return {(r["stage"], r["unit"]) for r in status_report(python, workspace)["redo"]}
+
+
+def rerun_all_stages(python: str, workspace: Path, example_audio: Path) -> set[tuple[str, str]]:
+    """Rerun the four stages; the (stage, unit) of every unit they wrote a journal line for."""
+    log = workspace / "logs" / "log.txt"
+    start = log.stat().st_size
+    run_stage(python, "harvest", str(example_audio), "--workspace", str(workspace))
+    for args in stage_args(workspace):
+        run_stage(python, *args)
+    with open(log, "rb") as handle:
+        handle.seek(start)
+        lines = handle.read().decode("utf-8").splitlines()
+    return {(e.stage, e.unit) for e in map(parse_journal_line, lines) if e is not None}
 
 
 def output_mtimes(workspace: Path) -> dict[str, int]:
@@ -88,19 +110,42 @@ def test_every_stage_journaled(pipeline: Path) -> None:
     for stage in ("harvest", "segment", "label"):
         assert "source:espeak_lecture" in done_units(pipeline, stage), stage
     assert done_units(pipeline, "finetune"), "no finetune unit recorded"
+    log = (pipeline / "logs" / "log.txt").read_text(encoding="utf-8")
+    assert "--model auto: offline-base: no GPU" in log  # label's default seed on this CPU, with the reason
+
+
+def test_status_of_a_finished_pipeline(pipeline: Path, python: str, example_audio: Path) -> None:
+    stages = {s["stage"]: s for s in status_report(python, pipeline)["stages"]}
+    assert [stages[s]["done"] for s in ("harvest", "segment", "label", "finetune")] == [1, 1, 1, 1]
+    seconds = 69.95  # the example recording; label's windows cover all of it
+    for stage in ("harvest", "segment", "label"):
+        assert abs(stages[stage]["hours"] * 3600 - seconds) < 1.0, stages[stage]
+    assert any("checkpoints were removed" in n for n in stages["finetune"]["notes"]), stages["finetune"]
 
 
 def test_rerun_skips_finished_work(pipeline: Path, python: str, example_audio: Path) -> None:
     before = output_mtimes(pipeline)
     log_size = (pipeline / "logs" / "log.txt").stat().st_size
-    run_stage(python, "harvest", str(example_audio), "--workspace", str(pipeline))
-    for args in stage_args(pipeline):
-        run_stage(python, *args)
+    assert predicted_redo(python, pipeline) == set()  # finetune removed its checkpoints: they are not redone
+    assert rerun_all_stages(python, pipeline, example_audio) == set()
     assert output_mtimes(pipeline) == before
     new_lines = (pipeline / "logs" / "log.txt").read_text(encoding="utf-8")[log_size:].lower()
     for stage in ("harvest", "segment", "label", "finetune"):
         assert f"| {stage}" in new_lines
     assert "skip" in new_lines
+
+
+def test_status_predicts_what_a_rerun_redoes(pipeline: Path, python: str, example_audio: Path) -> None:
+    """Damage one unit of each source stage and the dataset: status names exactly what the rerun redoes."""
+    (pipeline / "sources" / "audio" / "espeak_lecture.opus").unlink()
+    (pipeline / "windows" / "espeak_lecture" / "espeak_lecture_0_10000.wav").unlink()
+    (pipeline / "labels" / "espeak_lecture.jsonl").unlink()
+    (pipeline / "dataset" / "test" / "metadata.csv").unlink()
+    predicted = predicted_redo(python, pipeline)
+    assert predicted == {("harvest", "source:espeak_lecture"), ("segment", "source:espeak_lecture"),
+                         ("label", "source:espeak_lecture"), ("label", "dataset")}
+    assert rerun_all_stages(python, pipeline, example_audio) == predicted  # the same dataset: no retraining
+    assert predicted_redo(python, pipeline) == set()
 
 
 def test_second_run_refused_while_locked(pipeline: Path, python: str) -> None:

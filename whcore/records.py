@@ -13,7 +13,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Iterable, TypeVar
 
 SAMPLE_RATE = 16000  # Hz, what Whisper consumes
 MAX_SOURCE_ID_CHARS = 64
@@ -156,3 +156,17 @@ class LabelRecord(_JsonRecord):
     @property
     def kept(self) -> bool:
         return not self.flags
+
+
+def covered_seconds(spans: Iterable[tuple[float, float]]) -> float:
+    """Seconds of audio under the union of ``(start, end)`` spans.
+
+    Windows overlap (10 s windows every 8 s), so summing their lengths would
+    count the overlap twice: 9 windows of a 70 s source would claim 90 s.
+    """
+    total, reach = 0.0, float("-inf")
+    for start, end in sorted(spans):
+        if end > reach:
+            total += end - max(start, reach)
+            reach = end
+    return total
