@@ -216,6 +216,12 @@ def dataset_redo(label: dict[str, DoneEntry | OutcomeEntry]) -> list[Redo]:
     return []
 
 
+def file_contents(files: dict[str, list]) -> dict[str, list]:
+    """A DONE line's files by content alone (size, sha256): a rebuild that rewrote a file
+    with the same bytes (a new modification time) did not change what was trained on."""
+    return {path: list(entry[:2]) for path, entry in files.items()}
+
+
 def model_redo(label: dict[str, DoneEntry | OutcomeEntry], finetune: dict[str, DoneEntry | OutcomeEntry]) -> list[Redo]:
     """The model is retrained when the dataset it was trained on changed since.
 
@@ -226,7 +232,7 @@ def model_redo(label: dict[str, DoneEntry | OutcomeEntry], finetune: dict[str, D
     if isinstance(dataset, DoneEntry) and isinstance(model, DoneEntry) and dataset.time > model.time:
         recorded = "dataset_files" in model.extra
         trained_on = model.extra.get("dataset_files")
-        if not recorded or (trained_on is not None and trained_on != dataset.files):
+        if not recorded or (trained_on is not None and file_contents(trained_on) != file_contents(dataset.files)):
             return [Redo("finetune", MODEL_UNIT, "the dataset changed after the model was trained")]
     if isinstance(finetune.get(PUSH_UNIT), OutcomeEntry):
         return [Redo("finetune", PUSH_UNIT, f"push failed last time: {finetune[PUSH_UNIT].reason}")]

@@ -138,9 +138,9 @@ def test_rerun_skips_finished_work(pipeline: Path, python: str, example_audio: P
 def test_status_predicts_what_a_rerun_redoes(pipeline: Path, python: str, example_audio: Path) -> None:
     """Damage one unit of each source stage and the dataset: status names exactly what the rerun redoes."""
     (pipeline / "sources" / "audio" / "espeak_lecture.opus").unlink()
-    (pipeline / "windows" / "espeak_lecture" / "espeak_lecture_0_10000.wav").unlink()
+    (pipeline / "windows" / "espeak_lecture" / "audio.flac").unlink()
     (pipeline / "labels" / "espeak_lecture.jsonl").unlink()
-    (pipeline / "dataset" / "test" / "metadata.csv").unlink()
+    next((pipeline / "dataset" / "data").glob("test-*.parquet")).unlink()
     predicted = predicted_redo(python, pipeline)
     assert predicted == {("harvest", "source:espeak_lecture"), ("segment", "source:espeak_lecture"),
                          ("label", "source:espeak_lecture"), ("label", "dataset")}
