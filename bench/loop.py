@@ -39,7 +39,7 @@ students on its labels and scores every model on held-out audio:
   through faster-whisper, int8, greedy, temperature 0, no timestamps.
 
     nice -n 10 .venv/bin/python bench/loop.py --quick      # tiny.en only, small corpus
-    nice -n 10 .venv/bin/python bench/loop.py              # the full loop (sized for <= 60 min on 2 quiet cores)
+    nice -n 10 .venv/bin/python bench/loop.py              # the full loop (12 episodes, 2 students, arms 1-5, 2 seeds; not timed yet)
 """
 
 from __future__ import annotations

