@@ -20,7 +20,7 @@ corpus); peak resident memory of the whole process tree split into the driver,
 the model actors and Ray's own processes (GCS, raylet, idle workers); and
 whether labels and dataset equal the single process's byte for byte.
 
-    .venv/bin/python bench/label_ray.py            # 1 x 360 s + 12 x 30 s, 2 rounds
+    .venv/bin/python bench/label_ray.py            # 1 x 300 s + 10 x 30 s, 2 rounds
     .venv/bin/python bench/label_ray.py --quick    # 1 x 90 s + 4 x 20 s, 1 round
 """
 
@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 _spec = importlib.util.spec_from_file_location("bench_label", ROOT / "bench" / "label.py")
-bench_label = importlib.util.module_from_spec(_spec)
+bench_label = sys.modules["bench_label"] = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(bench_label)  # its speech synthesis (bench/label.py, not the label package)
 
 from whcore.records import SAMPLE_RATE  # noqa: E402
@@ -168,7 +168,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=None, help="rounds of all contenders (default 2, quick 1)")
     parser.add_argument("--cache", type=Path, default=ROOT / ".bench-cache" / "label_ray")
     args = parser.parse_args()
-    shape = (90.0, 4, 20.0) if args.quick else (360.0, 12, 30.0)
+    shape = (90.0, 4, 20.0) if args.quick else (300.0, 10, 30.0)
     rounds = args.rounds or (1 if args.quick else 2)
     args.cache.mkdir(parents=True, exist_ok=True)
     source = corpus(args.cache, *shape)

@@ -47,7 +47,10 @@ from whcore.records import SAMPLE_RATE, WindowRecord
 from whcore.workspace import Workspace
 
 INSTALL_HINT = "pip install 'whisper-harvest[cluster]'"
-DEFAULT_CHUNK_SECONDS = 300.0  # audio per actor call: ~15 s of work for whisper-base on 2 CPU cores
+# Audio per actor call. Calls are whole model-call batches (4 x 30 s on CPU, 8 x 30 s on GPU), so
+# 120 s means one batch per call: the finest split that keeps a single process's batches, and the
+# best balance (a call's Ray overhead is milliseconds against seconds of decoding).
+DEFAULT_CHUNK_SECONDS = 120.0
 ACTOR_RESTARTS = 3  # a dead actor process is restarted (on any node) this many times
 CALL_RETRIES = 3  # and the call it was running is retried this many times
 CONNECT_TIMEOUT_S = 5.0  # an address that does not answer TCP in this time is unreachable
@@ -212,6 +215,7 @@ class ActorPool:
                 self.stats.retried_calls += 1
                 continue
             self.stats.busy_s[index] += time.monotonic() - started
+            self.log.debug(f"actor {index}: {method} {args[0]} in {time.monotonic() - started:.1f} s")
             self.idle.put_nowait(index)
             return result
 
