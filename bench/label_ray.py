@@ -14,7 +14,9 @@ actors' model loads and the dataset build included, as a user waits for them):
 
 Printed per contender (median over the rounds, contenders alternating so a
 shared machine's load hits all): wall seconds and the ratio to ``single``
-(goal for ``ray 2x1``: at most 1.10); labelling wall seconds and the idle share
+(goal for ``ray 2x1``: at most 1.10), and CPU seconds of the whole process tree
+(on a shared machine more processes also grab more of the CPUs, so the CPU ratio
+is the steadier measure of Ray's cost); labelling wall seconds and the idle share
 of the least busy actor, from the driver's log line (goal: at most 15 % on this
 corpus); peak resident memory of the whole process tree split into the driver,
 the model actors and Ray's own processes (GCS, raylet, idle workers); and
@@ -34,7 +36,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +70,7 @@ class Run:
     idle_share: float | None = None
     identical: bool | None = None
     load: float = 0.0
+    cpu_s: float = 0.0  # CPU time of the process and every descendant it (or Ray) waited for
 
 
 def corpus(cache: Path, long_s: float, short_count: int, short_s: float) -> Path:
@@ -141,15 +143,19 @@ def timed(contender: str, workspace: Path, log: Path) -> Run:
         process = subprocess.Popen(command, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, env=dict(os.environ, PYTHONPATH=str(ROOT)))
         peak: dict[str, float] = {}
-        while process.poll() is None:
+        while True:
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)  # usage: its reaped descendants too
+            if pid:
+                break
             sample = rss_by_kind(process.pid)
             if sum(sample.values()) > sum(peak.values()):
                 peak = sample
             time.sleep(SAMPLE_S)
         wall = time.perf_counter() - started
-    if process.returncode != 0:
-        sys.exit(f"bench: {contender} exited {process.returncode}; see {log}")
-    run = Run(contender, wall, {k: v for k, v in peak.items() if k != "gone"}, load=load)
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"bench: {contender} exited {os.waitstatus_to_exitcode(status)}; see {log}")
+    run = Run(contender, wall, {k: v for k, v in peak.items() if k != "gone"}, load=load,
+              cpu_s=usage.ru_utime + usage.ru_stime)
     match = RAY_LINE.search(log.read_text(errors="replace"))
     if match:
         run.idle_share, run.label_wall_s = int(match.group(2)) / 100, float(match.group(3))
@@ -190,19 +196,22 @@ def main() -> int:
             memory = ", ".join(f"{k} {v:.0f}" for k, v in sorted(run.peak_mib.items()))
             extra = "" if run.idle_share is None else \
                 f"; labelling {run.label_wall_s:.1f} s, least busy actor idle {run.idle_share:.0%}"
-            print(f"round {number + 1} {contender:8s}: {run.wall_s:6.1f} s wall (load {run.load:.1f}), peak RSS "
+            print(f"round {number + 1} {contender:8s}: {run.wall_s:6.1f} s wall, {run.cpu_s:6.1f} CPU-s "
+                  f"(load {run.load:.1f}), peak RSS "
                   f"MiB: {memory}{extra}; outputs identical to single: {run.identical}", flush=True)
     return summarise(runs)
 
 
 def summarise(runs: list[Run]) -> int:
     wall = {c: statistics.median(r.wall_s for r in runs if r.contender == c) for c in CONTENDERS}
+    cpu = {c: statistics.median(r.cpu_s for r in runs if r.contender == c) for c in CONTENDERS}
     print("\nmedians:")
     for contender in CONTENDERS:
         mine = [r for r in runs if r.contender == contender]
         idle = [r.idle_share for r in mine if r.idle_share is not None]
         ray_core = [r.peak_mib.get("ray core", 0.0) for r in mine]
-        print(f"  {contender:8s}: {wall[contender]:6.1f} s = {wall[contender] / wall['single']:.2f}x single"
+        print(f"  {contender:8s}: {wall[contender]:6.1f} s = {wall[contender] / wall['single']:.2f}x single, "
+              f"CPU {cpu[contender]:.1f} s = {cpu[contender] / cpu['single']:.2f}x"
               + (f", least busy actor idle {statistics.median(idle):.0%}" if idle else "")
               + (f", Ray's own processes {statistics.median(ray_core):.0f} MiB" if any(ray_core) else "")
               + f", identical outputs in {sum(bool(r.identical) for r in mine)}/{len(mine)} runs")

@@ -180,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="label only shard I of N (0-based); default: RANK/WORLD_SIZE from accelerate "
                           "launch, else 0/1")
     out.add_argument("--ray", nargs="?", const=LOCAL_RAY, default=None, metavar="ADDRESS",
-                     help="decode on a Ray cluster (HOST:PORT of `ray start --head`, ray://..., auto; alone: "
+                     help="decode on a Ray cluster (HOST:PORT of `ray start --head`, or auto; alone: "
                           f"start a local Ray): one model actor per GPU or per --threads CPUs, long sources split "
                           f"over them; every node must see the workspace at the same path ({INSTALL_HINT})")
     out.add_argument("--ray-actors", type=positive_int, default=None, metavar="N",

@@ -11,9 +11,9 @@ order, finishes the records (``Labeller.finish_records``), and publishes and
 journals each source with the single-process code (``publish_labels``). The labels
 and the dataset are therefore byte for byte those of ``python -m label``.
 
-Faults: an actor whose process or node dies is restarted by Ray and its call
-retried (``max_restarts`` / ``max_task_retries``); an actor that stays dead is
-dropped and its call goes to another. A killed driver loses only the sources in
+Faults: the call of an actor whose process or node dies goes to the next idle
+actor, and Ray restarts the dead one (``max_restarts``, on any node with room),
+which then rejoins the pool. A killed driver loses only the sources in
 flight: the journal holds the finished ones, and a rerun skips them.
 
 Every node must see the workspace at the same path (shared storage) and run the
@@ -35,9 +35,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from label.audio import Timeline
 from label.decoding import WindowDecode, batched, batches, decode_batch
 from label.longform import ChunkResult, SpeechMap, assign_words, decode_or_skip, plan_chunks, redecode_batches
-from label.audio import Timeline
 from label.run import (LabelOptions, Labeller, RunSummary, finish_run, pending_sources, publish_labels,
                        read_window_records, segmented_sources)
 from whcore.atomic import sweep_temp_files
@@ -52,7 +52,8 @@ INSTALL_HINT = "pip install 'whisper-harvest[cluster]'"
 # best balance (a call's Ray overhead is milliseconds against seconds of decoding).
 DEFAULT_CHUNK_SECONDS = 120.0
 ACTOR_RESTARTS = 3  # a dead actor process is restarted (on any node) this many times
-CALL_RETRIES = 3  # and the call it was running is retried this many times
+POLL_S = 1.0  # how often a call waiting for an actor checks that some are left
+NO_ACTOR_WAIT_S = 600.0  # with actors alive but none idle nor busy this long, the run stops
 CONNECT_TIMEOUT_S = 5.0  # an address that does not answer TCP in this time is unreachable
 CODE_PACKAGES = ("label", "whcore")
 ACTOR_NAME = "label-worker"  # actors are named label-worker-0.. in the driver's own namespace  # the code an actor runs: its digest must equal the driver's
@@ -71,7 +72,8 @@ class ClusterOptions:
 class WorkerIdentity:
     """What an actor reports before it gets work: where it runs and what it runs."""
 
-    node: str
+    node: str  # its IP address
+    node_id: str  # Ray's id of its node (several nodes may share one machine)
     pid: int
     ray_version: str
     python: str
@@ -149,9 +151,13 @@ class LabelWorker:
     def identity(self, expected: Sequence[tuple[str, int]]) -> WorkerIdentity:
         import ray
 
-        return WorkerIdentity(node=ray.util.get_node_ip_address(), pid=os.getpid(), ray_version=ray.__version__,
+        return WorkerIdentity(node=ray.util.get_node_ip_address(), node_id=ray.get_runtime_context().get_node_id(),
+                              pid=os.getpid(), ray_version=ray.__version__,
                               python=platform.python_version(), code=code_digest(),
                               workspace_problem=workspace_problem(self.workspace.root, expected))
+
+    def ping(self) -> bool:
+        return True
 
     def windows(self, source_id: str) -> list[WindowRecord]:
         if self._windows is None or self._windows[0] != source_id:
@@ -186,7 +192,12 @@ class LabelWorker:
 
 
 class ActorPool:
-    """Model actors handed out one call at a time, so work goes to whichever is idle."""
+    """Model actors handed out one call at a time, so work goes to whichever is idle.
+
+    A call whose actor dies (its process, or its node) fails at once and goes to the
+    next idle actor; the dead one rejoins the pool when Ray has restarted it, which
+    may be never (a lost node whose actors find no room elsewhere). Ray's own
+    per-call retry is off on purpose: it would wait for that restart."""
 
     def __init__(self, ray: Any, actors: Sequence[Any], log: Any) -> None:
         self.ray, self.log = ray, log
@@ -194,30 +205,61 @@ class ActorPool:
         self.idle: asyncio.Queue[int] = asyncio.Queue()
         for index in self.alive:
             self.idle.put_nowait(index)
+        self.busy = 0
         self.stats = ClusterStats(busy_s={index: 0.0 for index in self.alive})
+        self._rejoining: set[asyncio.Task] = set()
 
-    async def call(self, method: str, *args: Any) -> Any:
-        """``method(*args)`` on an idle actor; on another one if that actor is lost for good."""
+    async def next_idle(self) -> int:
+        """An idle live actor; a UserError once none is left or none has come back for a while."""
+        waited = 0.0
         while True:
             if not self.alive:
-                raise UserError("every Ray actor died (see the worker logs under the Ray temp folder); "
+                raise UserError("every Ray actor died for good (see the worker logs in the Ray temp folder); "
                                 "finished sources are journalled: rerun to resume")
-            index = await self.idle.get()
-            if index not in self.alive:
+            try:
+                index = await asyncio.wait_for(self.idle.get(), timeout=POLL_S)
+            except asyncio.TimeoutError:
+                waited = waited + POLL_S if self.busy == 0 else 0.0
+                if waited >= NO_ACTOR_WAIT_S:
+                    raise UserError(f"no Ray actor has been available for {NO_ACTOR_WAIT_S:.0f} s (nodes lost and "
+                                    "no room to restart their actors?): finished sources are journalled; "
+                                    "rerun when the cluster has room") from None
                 continue
+            if index in self.alive:
+                return index
+
+    async def call(self, method: str, *args: Any) -> Any:
+        """``method(*args)`` on an idle actor; on another one if that actor dies meanwhile."""
+        while True:
+            index = await self.next_idle()
             started = time.monotonic()
+            self.busy += 1
             try:
                 result = await getattr(self.alive[index], method).remote(*args)
             except self.ray.exceptions.RayActorError as error:
-                self.log.warning(f"Ray actor {index} lost for good ({str(error).splitlines()[0]}): "
-                                 "its call goes to another actor")
-                self.alive.pop(index, None)
+                self.log.warning(f"Ray actor {index} died during {method} of {args[0]} ({first_line(error)}): "
+                                 "the call goes to another actor")
                 self.stats.retried_calls += 1
+                rejoin = asyncio.ensure_future(self.rejoin(index))
+                self._rejoining.add(rejoin)
+                rejoin.add_done_callback(self._rejoining.discard)
                 continue
+            finally:
+                self.busy -= 1
             self.stats.busy_s[index] += time.monotonic() - started
             self.log.debug(f"actor {index}: {method} {args[0]} in {time.monotonic() - started:.1f} s")
             self.idle.put_nowait(index)
             return result
+
+    async def rejoin(self, index: int) -> None:
+        """Back into the pool once Ray has restarted the actor; dropped if it cannot be."""
+        try:
+            await self.alive[index].ping.remote()
+        except self.ray.exceptions.RayActorError:
+            self.log.warning(f"Ray actor {index} is gone for good")
+            self.alive.pop(index, None)
+            return
+        self.idle.put_nowait(index)
 
 
 @dataclass
@@ -381,7 +423,7 @@ def start_actors(ray: Any, workspace: Workspace, options: LabelOptions, count: i
         options = dataclasses.replace(options, engine=dataclasses.replace(options.engine, device_index=0))
     remote = ray.remote(LabelWorker)
     return [remote.options(name=f"{ACTOR_NAME}-{i}", num_cpus=1, num_gpus=1 if gpu else 0,
-                           max_restarts=ACTOR_RESTARTS, max_task_retries=CALL_RETRIES
+                           max_restarts=ACTOR_RESTARTS, max_task_retries=0
                            ).remote(str(workspace.root), options) for i in range(count)]
 
 
@@ -415,13 +457,11 @@ def check_workers(ray: Any, actors: Sequence[Any], expected: Sequence[tuple[str,
         problem = identity_problem(who, ray.__version__, platform.python_version(), mine)
         if problem is not None:
             raise UserError(problem)
-    log.info(f"{len(identities)} model actor(s) on {len({i.node for i in identities})} node(s)")
+    log.info(f"{len(identities)} model actor(s) on {len({i.node_id for i in identities})} node(s)")
 
 
-def label_on_ray(workspace: Workspace, options: LabelOptions, cluster: ClusterOptions, log: Any,
-                 stats: ClusterStats | None = None) -> RunSummary:
-    """``label_sources`` with the decoding on Ray actors (same outputs); ``stats`` receives the
-    actors' busy times."""
+def label_on_ray(workspace: Workspace, options: LabelOptions, cluster: ClusterOptions, log: Any) -> RunSummary:
+    """``label_sources`` with the decoding on Ray actors (same outputs)."""
     ray = import_ray()
     summary = RunSummary()
     sources = segmented_sources(workspace)
@@ -441,8 +481,6 @@ def label_on_ray(workspace: Workspace, options: LabelOptions, cluster: ClusterOp
             pool.stats.wall_s = time.monotonic() - started
             log.info(f"Ray: {len(actors)} actor(s), least busy idle {pool.stats.idle_share():.0%} of "
                      f"{pool.stats.wall_s:.1f} s, {pool.stats.retried_calls} call(s) moved to another actor")
-            if stats is not None:
-                stats.__dict__.update(pool.stats.__dict__)
         finally:
             for actor in actors:
                 ray.kill(actor, no_restart=True)

