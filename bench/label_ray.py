@@ -51,7 +51,8 @@ from whcore.records import SAMPLE_RATE  # noqa: E402
 
 GOAL_OVERHEAD = 1.10  # ray 2x1 wall time at most 10 % above the single process
 GOAL_IDLE = 0.15  # the least busy actor idle at most 15 % of the labelling time
-SAMPLE_S = 0.5  # process-tree memory sampling period
+SAMPLE_S = 0.5  # process-tree memory and CPU sampling period
+TICKS_PER_S = os.sysconf("SC_CLK_TCK")  # unit of /proc/<pid>/stat CPU times
 CONTENDERS = {
     "single": ["--threads", "2"],
     "ray 2x1": ["--threads", "1", "--ray", "--ray-actors", "2"],
@@ -70,7 +71,10 @@ class Run:
     idle_share: float | None = None
     identical: bool | None = None
     load: float = 0.0
-    cpu_s: float = 0.0  # CPU time of the process and every descendant it (or Ray) waited for
+    # CPU seconds of the whole tree: the label process's own (and its reaped children's) from wait4,
+    # every other member's as last sampled (Ray's processes are not reaped by it; up to SAMPLE_S each
+    # is missed)
+    cpu_s: float = 0.0
 
 
 def corpus(cache: Path, long_s: float, short_count: int, short_s: float) -> Path:
@@ -122,13 +126,16 @@ def tree(pid: int) -> list[int]:
     return found
 
 
-def rss_by_kind(pid: int) -> dict[str, float]:
+def rss_by_kind(pid: int, cpu: dict[int, float]) -> dict[str, float]:
+    """Resident MiB of the tree by kind; ``cpu`` gets each member's CPU seconds so far (its own)."""
     out: dict[str, float] = {}
     for member in tree(pid):
         try:
             rss = int(Path(f"/proc/{member}/status").read_text().split("VmRSS:")[1].split()[0]) / 1024
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
         except (OSError, IndexError, ValueError):
             continue
+        cpu[member] = (int(fields[11]) + int(fields[12])) / TICKS_PER_S  # utime + stime
         out[kind(member)] = out.get(kind(member), 0.0) + rss
     return out
 
@@ -143,11 +150,12 @@ def timed(contender: str, workspace: Path, log: Path) -> Run:
         process = subprocess.Popen(command, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, env=dict(os.environ, PYTHONPATH=str(ROOT)))
         peak: dict[str, float] = {}
+        cpu: dict[int, float] = {}
         while True:
-            pid, status, usage = os.wait4(process.pid, os.WNOHANG)  # usage: its reaped descendants too
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
             if pid:
                 break
-            sample = rss_by_kind(process.pid)
+            sample = rss_by_kind(process.pid, cpu)
             if sum(sample.values()) > sum(peak.values()):
                 peak = sample
             time.sleep(SAMPLE_S)
@@ -155,7 +163,7 @@ def timed(contender: str, workspace: Path, log: Path) -> Run:
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"bench: {contender} exited {os.waitstatus_to_exitcode(status)}; see {log}")
     run = Run(contender, wall, {k: v for k, v in peak.items() if k != "gone"}, load=load,
-              cpu_s=usage.ru_utime + usage.ru_stime)
+              cpu_s=sum(cpu.values()) - cpu.get(process.pid, 0.0) + usage.ru_utime + usage.ru_stime)
     match = RAY_LINE.search(log.read_text(errors="replace"))
     if match:
         run.idle_share, run.label_wall_s = int(match.group(2)) / 100, float(match.group(3))

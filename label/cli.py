@@ -32,7 +32,8 @@ corpus report is drawn to dataset/report.png.
 
 Scaling out: --shard I/N (or `accelerate launch -m label`, which sets RANK/WORLD_SIZE) labels
 only the sources whose stable hash falls in shard I. The dataset is rebuilt by whichever
-shard finishes last (it checks that every source is labelled), or by a plain rerun."""
+shard finishes last (it checks that every source is labelled), or by a plain rerun. --ray runs
+the model on Ray actors instead (one per GPU), long sources split over them, same output."""
 
 
 def parse_shard(text: str) -> tuple[int, int]:
