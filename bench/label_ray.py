@@ -180,7 +180,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a small corpus, one round")
     parser.add_argument("--rounds", type=int, default=None, help="rounds of all contenders (default 2, quick 1)")
-    parser.add_argument("--cache", type=Path, default=ROOT / ".bench-cache" / "label_ray")
+    parser.add_argument("--cache", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "whisper-harvest-label-ray-bench",
+                        help="where the corpus and the runs' workspaces go (outside the repository)")
     args = parser.parse_args()
     shape = (90.0, 4, 20.0) if args.quick else (300.0, 10, 30.0)
     rounds = args.rounds or (1 if args.quick else 2)
