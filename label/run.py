@@ -40,7 +40,7 @@ from whcore.atomic import read_jsonl, sweep_temp_files, write_jsonl
 from whcore import lock
 from whcore.cli import is_disk_full
 from whcore.errors import SourceError
-from whcore.journal import DATASET_UNIT, Journal, file_sha256, source_unit
+from whcore.journal import DATASET_UNIT, Journal, content_listing, file_sha256, source_unit
 from whcore.publish import publish_folder
 from whcore.records import LabelRecord, SourceRecord, WindowRecord, covered_seconds, seconds_to_samples
 from whcore.workspace import Workspace
@@ -442,7 +442,8 @@ def build_dataset(workspace: Workspace, options: LabelOptions, sources: Sequence
     journal = Journal(workspace, "label")
     entries = journal.entries()
     settings = dataset_settings(options)
-    params = {"labels": {sid: entries[source_unit(sid)].files for sid in sources}, "settings": settings}
+    params = {"labels": {sid: content_listing(entries[source_unit(sid)].files) for sid in sources},
+              "settings": settings}
     report_path = workspace.dataset_dir / REPORT_NAME
     if journal.is_done(DATASET_UNIT, params) and workspace.dataset_dir.is_dir():
         log.info("dataset already up to date, skipping")

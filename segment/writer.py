@@ -12,7 +12,9 @@ window that counts.
 
 from __future__ import annotations
 
+import errno
 import os
+import resource
 import struct
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -28,6 +30,7 @@ WAV_HEADER_BYTES = 44
 BITS_PER_SAMPLE = 16
 CHANNELS = 1
 SYNC_BATCH_FILES = 16  # windows fsynced per background job: fewer thread wake-ups
+FLAC_WRITE_MARGIN_BYTES = 1 << 20  # 1 MiB: more than libsndfile buffers before one write
 
 
 def wav_header(sample_count: int, sample_rate: int = SAMPLE_RATE) -> bytes:
@@ -129,7 +132,10 @@ class FlacStore:
                                          format="FLAC", subtype="PCM_16")
 
     def add_samples(self, chunk: np.ndarray) -> None:
-        self._file.write(np.ascontiguousarray(chunk, dtype="<i2"))
+        try:
+            self._file.write(np.ascontiguousarray(chunk, dtype="<i2"))
+        except (RuntimeError, soundfile.LibsndfileError) as error:
+            raise storage_error(self.paths[0], error) from None
 
     def place(self, name: str, start: int, samples: np.ndarray) -> tuple[str, int]:
         """Windows are not written: the source file holds them; returns it and the window's start."""
@@ -137,7 +143,10 @@ class FlacStore:
 
     def finish(self, *others: Path) -> None:
         """Close the FLAC (its header gets the sample count) and make it and ``others`` durable."""
-        self._file.close()
+        try:
+            self._file.close()
+        except (RuntimeError, soundfile.LibsndfileError) as error:
+            raise storage_error(self.paths[0], error) from None
         fsync_paths([*self.paths, *others, self.folder])
 
     def __enter__(self) -> "FlacStore":
@@ -145,4 +154,23 @@ class FlacStore:
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  trace: TracebackType | None) -> None:
-        self._file.close()
+        try:
+            self._file.close()
+        except (RuntimeError, soundfile.LibsndfileError):
+            pass  # already failing: the error that got us here is the one to report
+
+
+def storage_error(path: Path, error: BaseException) -> OSError:
+    """The OSError behind a libsndfile write failure, which reports only "System error.".
+
+    A full disk and a file-size limit are told apart by looking at them, so the run
+    says "disk full" in one line as for any other write.
+    """
+    soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
+    size = path.stat().st_size if path.exists() else 0
+    if soft != resource.RLIM_INFINITY and size + FLAC_WRITE_MARGIN_BYTES >= soft:
+        return OSError(errno.EFBIG, os.strerror(errno.EFBIG), str(path))
+    stats = os.statvfs(path.parent)
+    if stats.f_bavail * stats.f_frsize < FLAC_WRITE_MARGIN_BYTES:
+        return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+    return OSError(errno.EIO, f"libsndfile could not write ({error})", str(path))

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from whcore.journal import (CHECKPOINT_PREFIX, DATASET_UNIT, FAILED_LEVEL, MODEL_UNIT, PUSH_UNIT,
-                            REJECTED_LEVEL, SKIPPED_LEVEL, DoneEntry, OutcomeEntry, describe_changes,
-                            files_problem, read_journal, source_unit, torn_done_lines, unit_source_id,
-                            unit_step)
+                            REJECTED_LEVEL, SKIPPED_LEVEL, DoneEntry, OutcomeEntry, content_listing,
+                            describe_changes, files_problem, read_journal, source_unit, torn_done_lines,
+                            unit_source_id, unit_step)
 from whcore.workspace import Workspace
 
 STAGES = ("harvest", "segment", "label", "finetune")
@@ -209,7 +209,7 @@ def dataset_redo(label: dict[str, DoneEntry | OutcomeEntry]) -> list[Redo]:
     if not isinstance(built_from, dict):
         stale = [sid for sid, e in labelled.items() if e.time > dataset.time]
     else:
-        stale = [sid for sid, e in labelled.items() if built_from.get(sid) != e.files]
+        stale = [sid for sid, e in labelled.items() if built_from.get(sid) != content_listing(e.files)]
     if stale:
         return [Redo("label", DATASET_UNIT, f"labels changed since it was built: "
                      f"{', '.join(source_unit(s) for s in sorted(stale)[:5])}")]

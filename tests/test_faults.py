@@ -169,7 +169,7 @@ def test_disk_full_gives_one_line_leaves_nothing_corrupt_and_a_rerun_completes(
     command = golden.commands["segment"]
     mount = tmp_path / "small"
     if how == "tmpfs":
-        if not small_filesystem(mount, "700k"):
+        if not small_filesystem(mount, "250k"):
             pytest.fail("tmpfs mount refused: run the suite as root, or see the rlimit case")
         (workspace / "windows").symlink_to(mount, target_is_directory=True)  # a symlinked windows/ too
         full = subprocess.run(command.argv(workspace), env=command.environment(), capture_output=True, text=True,

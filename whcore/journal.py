@@ -118,6 +118,12 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def content_listing(files: Mapping[str, list]) -> dict[str, list]:
+    """A DONE entry's files as size and sha256 only: what they hold, not when they were written
+    (what a unit built from them, such as the dataset, records in its own params)."""
+    return {relative: list(recorded[:2]) for relative, recorded in files.items()}
+
+
 def params_digest(params: Mapping[str, Any]) -> str:
     """Short stable digest of the options that shape a unit's output."""
     text = json.dumps(params, sort_keys=True, default=str)
