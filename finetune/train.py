@@ -28,6 +28,7 @@ from finetune.curves import CurveWriter
 from finetune.evaluation import evaluate
 from finetune.features import Featurizer
 from finetune.lora import apply_lora
+from finetune.memory import enable_activation_checkpointing
 from finetune.metrics import Scores, headline_metric
 from finetune.oom import run_with_oom_fallback
 from finetune.options import FinetuneOptions
@@ -94,7 +95,7 @@ class Trainer:
             "fp16": "fp16", "bf16": "bf16"}.get(plan.precision, "no"))
         if plan.gradient_checkpointing:
             model.config.use_cache = False
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            enable_activation_checkpointing(model)
         if plan.lora:
             model = apply_lora(model)
         trainable = [p for p in model.parameters() if p.requires_grad]
