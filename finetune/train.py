@@ -28,6 +28,7 @@ from finetune.curves import CurveWriter
 from finetune.evaluation import evaluate, transcribe_packs
 from finetune.features import Featurizer
 from finetune.lora import apply_lora
+from finetune.memory import enable_activation_checkpointing
 from finetune.metrics import Scores, headline_metric, score
 from finetune.oom import evaluate_with_oom_fallback, run_with_oom_fallback
 from finetune.options import FinetuneOptions
@@ -87,7 +88,7 @@ def prepare_training(model: Any, plan: TrainingPlan, learning_rate: float, warmu
     model = cast_base_for_training(model, plan.base_dtype)
     if plan.gradient_checkpointing:
         model.config.use_cache = False
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        enable_activation_checkpointing(model)
     if plan.lora:
         model = apply_lora(model)
     check_trainable_fp32(model)

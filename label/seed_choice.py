@@ -60,7 +60,7 @@ class SeedChoice:
 def choose_seed(facts: MachineFacts) -> SeedChoice:
     """The strongest seed that fits ``facts``: a Hub model on a GPU with room and a Hub, else offline-base."""
     if facts.device != "cuda":
-        return SeedChoice(OFFLINE_SEED, "no GPU: offline-base (whisper-base) is the seed a CPU labels hours with")
+        return SeedChoice(OFFLINE_SEED, "no GPU: the embedded whisper-base is the seed a CPU labels hours with")
     if not facts.hub_reachable:
         return SeedChoice(OFFLINE_SEED, "GPU found but the Hugging Face Hub is unreachable: offline-base "
                                         "(pass --model with a local folder for a stronger seed)")

@@ -21,6 +21,7 @@ import sys
 from typing import Callable, Sequence
 
 from whcore.errors import UserError
+from whcore.quiet import quiet_libraries
 
 EXIT_OK = 0
 EXIT_ITEMS_FAILED = 1
@@ -97,6 +98,7 @@ def positive_int(text: str) -> int:
 
 def run_main(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> None:
     """Run a stage's ``main`` with the shared error policy and exit."""
+    quiet_libraries()
     if hasattr(signal, "SIGXFSZ"):  # a file-size limit then fails the write (EFBIG), not the process
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     try:
