@@ -50,6 +50,7 @@ INSTALL_HINT = "pip install 'whisper-harvest[cluster]'"
 # Audio per actor call. Calls are whole model-call batches (4 x 30 s on CPU, 8 x 30 s on GPU), so
 # 120 s means one batch per call: the finest split that keeps a single process's batches, and the
 # best balance (a call's Ray overhead is milliseconds against seconds of decoding).
+LOOPBACK = "127.0.0.1"
 DEFAULT_CHUNK_SECONDS = 120.0
 ACTOR_RESTARTS = 3  # a dead actor process is restarted (on any node) this many times
 POLL_S = 1.0  # how often a call waiting for an actor checks that some are left
@@ -390,7 +391,9 @@ def connect(ray: Any, cluster: ClusterOptions, local_cpus: int, log: Any) -> boo
         if cluster.address is None:
             temp = Path(tempfile.gettempdir()) / f"wh-ray-{os.getuid()}"  # Ray's socket paths must stay short
             log.info(f"starting a local Ray ({local_cpus} CPUs, temp folder {temp})")
-            ray.init(num_cpus=local_cpus, _temp_dir=str(temp), **settings)
+            # a local Ray serves this machine only: every Ray port on loopback, not on the
+            # address Ray would otherwise pick from the default route
+            ray.init(num_cpus=local_cpus, _temp_dir=str(temp), _node_ip_address=LOOPBACK, **settings)
         else:
             check_address(cluster.address)
             log.info(f"connecting to the Ray cluster at {cluster.address}")

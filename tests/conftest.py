@@ -14,6 +14,11 @@ from pathlib import Path
 
 import pytest
 
+# The Ray tests' clusters live on this machine, and their traffic must stay on loopback: Ray turns
+# "127.0.0.1" into the default route's address unless told it is no multi-machine cluster (read
+# when ray is imported, and inherited by the drivers the tests start).
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_AUDIO = REPO / "examples" / "espeak_lecture.opus"
 EXAMPLE_TRANSCRIPT = REPO / "examples" / "espeak_lecture.txt"

@@ -23,7 +23,7 @@ import ray
 from ray.cluster_utils import Cluster
 
 from label.cli import main as label_main
-from label.cluster import WorkerIdentity, identity_problem, workspace_problem
+from label.cluster import LOOPBACK, WorkerIdentity, identity_problem, workspace_problem
 from label_workspace import build_workspace
 from test_label_run import make_sources, outputs
 
@@ -37,8 +37,9 @@ RUN_TIMEOUT_S = 300
 def ray_cluster() -> Cluster:
     """Two Ray nodes of one CPU each on this machine (a head and a worker, each with its own
     raylet, as `ray start --head` and `ray start --address` make them), joined by this process."""
-    cluster = Cluster(initialize_head=True, connect=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
-    cluster.add_node(num_cpus=1)
+    cluster = Cluster(initialize_head=True, connect=True, head_node_args={
+        "num_cpus": 1, "include_dashboard": False, "node_ip_address": LOOPBACK})
+    cluster.add_node(num_cpus=1, node_ip_address=LOOPBACK)
     try:
         yield cluster
     finally:
