@@ -14,9 +14,9 @@ from __future__ import annotations
 import time
 from typing import Any, Sequence
 
-from label.run import Labeller, LabelOptions, read_window_records, shard_of, source_params
+from label.run import Labeller, LabelOptions, read_window_records
 from whcore.errors import SourceError
-from whcore.journal import Journal, source_unit
+from whcore.journal import Journal
 from whcore.records import WindowRecord, covered_seconds
 from whcore.workspace import Workspace
 
@@ -24,13 +24,6 @@ ESTIMATE_ABOVE_S = 3600.0  # audio left to label on CPU above which the run anno
 CALIBRATION_S = 120.0  # audio decoded to measure the rate: one CPU batch of four 30 s inputs
 SECONDS_PER_MINUTE = 60
 SECONDS_PER_HOUR = 3600
-
-
-def pending_sources(workspace: Workspace, options: LabelOptions, sources: Sequence[str]) -> list[str]:
-    """Which of ``sources`` a run with ``options`` has still to label (the run itself logs why)."""
-    journal = Journal(workspace, "label")
-    return [sid for sid in sources if journal.stale_reason(
-        source_unit(sid), source_params(options, workspace.windows_manifest_path(sid))) is not None]
 
 
 def measure_rate(labeller: Labeller, windows: Sequence[WindowRecord]) -> float:
@@ -57,18 +50,15 @@ def estimate_line(pending_s: float, rate: float, device: str) -> str:
             "(a CUDA GPU labels many times faster; --shard I/N splits the work over machines)")
 
 
-def announce_estimate(workspace: Workspace, options: LabelOptions, labeller: Labeller, sources: Sequence[str],
+def announce_estimate(workspace: Workspace, options: LabelOptions, labeller: Labeller, pending: Sequence[str],
                       log: Any, above_s: float = ESTIMATE_ABOVE_S) -> float | None:
-    """Log how long the pending CPU work will take when it exceeds ``above_s``; the estimate in seconds."""
+    """Log how long labelling ``pending`` (the run's unlabelled sources) will take on the CPU when it
+    exceeds ``above_s``; the estimate in seconds. Durations come from segment's journal."""
     if options.engine is None or options.engine.device != "cpu":
         return None
     segmented = Journal(workspace, "segment").source_entries()
-    seconds = {sid: float(segmented[sid].extra.get("seconds") or 0.0) for sid in sources
-               if sid in segmented and shard_of(sid, options.shard_count) == options.shard_index}
-    if sum(seconds.values()) <= above_s:
-        return None  # decided from the journal alone: short runs hash no manifest for this
-    pending = pending_sources(workspace, options, list(seconds))
-    pending_s = sum(seconds[sid] for sid in pending)
+    seconds = {sid: float(segmented[sid].extra.get("seconds") or 0.0) for sid in pending if sid in segmented}
+    pending_s = sum(seconds.values())
     if pending_s <= above_s:
         return None
     try:

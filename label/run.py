@@ -311,8 +311,9 @@ def label_sources(workspace: Workspace, options: LabelOptions, log: Any) -> RunS
     sources = segmented_sources(workspace)
     from label.estimate import announce_estimate  # label.estimate builds on this module
 
-    announce_estimate(workspace, options, labeller, sources, log)
-    for source_id in pending_sources(workspace, options, journal, sources, summary, log):
+    pending = pending_sources(workspace, options, journal, sources, summary, log)
+    announce_estimate(workspace, options, labeller, pending, log)
+    for source_id in pending:
         try:
             records = labeller.label_source(source_id)
         except SourceError as error:
