@@ -10,13 +10,13 @@ in one line when read.
 from __future__ import annotations
 
 import importlib.util
-import os
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from test_segment_cli import new_workspace
 from whcore.atomic import read_jsonl
 from whcore.errors import SourceError
 from whcore.records import WindowRecord
@@ -32,12 +32,7 @@ WAV_HEADER_BYTES = 44
 
 
 def segmented(python: str, root: Path, media: dict[str, Path], *args: str) -> Path:
-    audio = root / "sources" / "audio"
-    audio.mkdir(parents=True)
-    for source_id, path in media.items():
-        target = audio / f"{source_id}{path.suffix}"
-        os.link(path, target)
-        signals.write_source_record(root, source_id, target)
+    new_workspace(root, media)
     subprocess.run([python, "-m", "segment", "--workspace", str(root), *args], check=True,
                    capture_output=True, text=True, timeout=300)
     return root
