@@ -38,7 +38,6 @@ as when the speed goal fails).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics

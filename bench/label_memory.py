@@ -61,7 +61,13 @@ def hour_of_speech(folder: Path) -> Path:
         words += sum(len(s.split()) for s in order)
     script = folder / "hour.txt"
     script.write_text(" ".join(text), encoding="utf-8")
-    raw = folder / "hour-espeak.wav"
+    return speak_hour(script, hour)
+
+
+def speak_hour(script: Path, hour: Path) -> Path:
+    """espeak-ng (US English, ``WORDS_PER_MINUTE``) reading ``script``: its first hour as a 16 kHz
+    mono WAV at ``hour``."""
+    raw = hour.with_name(hour.stem + "-espeak.wav")
     subprocess.run(["espeak-ng", "-v", "en-us", "-s", str(WORDS_PER_MINUTE), "-f", str(script), "-w", str(raw)],
                    check=True)
     subprocess.run([ffmpeg_executable(), "-nostdin", "-v", "error", "-y", "-i", str(raw), "-t", "3600",

@@ -28,7 +28,6 @@ import argparse
 import collections
 import dataclasses
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -37,19 +36,18 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
-from label.audio import inside_workspace, read_window  # noqa: E402
+from whcore.window_audio import read_window  # noqa: E402
 from label.cli import main as label_main  # noqa: E402
 from label.filters import FilterThresholds, apply_filters  # noqa: E402
 from label.quality import MIN_SPEECH_SHARE, chars_per_second, speech_seconds  # noqa: E402
 from label.vad_neural import vad_figures  # noqa: E402
+from label_memory import speak_hour  # noqa: E402
 from label_workspace import build_workspace_from_files  # noqa: E402
 from whcore.atomic import read_jsonl  # noqa: E402
-from whcore.media import ffmpeg_executable  # noqa: E402
 from whcore.records import LabelRecord  # noqa: E402
 from whcore.workspace import Workspace  # noqa: E402
 
 LICENCES = ("Apache-2.0", "GPL-3", "MPL-2.0", "Artistic", "LGPL-2.1", "GFDL-1.3", "CC0-1.0")
-WORDS_PER_MINUTE = 165
 GOAL_KEPT = 0.98
 
 
@@ -61,13 +59,7 @@ def licence_hour(folder: Path) -> Path:
     text = folder / "licences.txt"
     text.write_text("\n".join(Path("/usr/share/common-licenses", name).read_text(encoding="utf-8")
                               for name in LICENCES), encoding="utf-8")
-    raw = folder / "raw.wav"
-    subprocess.run(["espeak-ng", "-v", "en-us", "-s", str(WORDS_PER_MINUTE), "-f", str(text), "-w", str(raw)],
-                   check=True)
-    subprocess.run([ffmpeg_executable(), "-nostdin", "-v", "error", "-y", "-i", str(raw), "-t", "3600",
-                    "-ac", "1", "-ar", "16000", str(hour)], check=True)
-    raw.unlink()
-    return hour
+    return speak_hour(text, hour)
 
 
 FACTORS = (1.5, 2.0, 2.5, 3.0)  # Tukey fence widths tried
@@ -119,7 +111,7 @@ def compare(root: Path, what: str) -> float:
         seconds = r.end - r.start
         written[r.index] = sum(not c.isspace() for c in r.text) / (seconds * min(1.0, max(r.speech_ratio,
                                                                                            MIN_SPEECH_SHARE)))
-        vad = vad_figures(read_window(inside_workspace(workspace, r.path, "window")))
+        vad = vad_figures(read_window(workspace, r))
         spoken[r.index] = chars_per_second(r.text, speech_seconds(seconds, r.speech_ratio, vad), "en")
     flags = collections.Counter(f for r in records for f in r.flags)
     print(f"\n{len(records)} windows of {what}; label's flags: {dict(flags)}; "

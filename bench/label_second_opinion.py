@@ -29,7 +29,7 @@ sys.path.append(str(REPO / "bench"))  # after the repo: bench/label.py is not th
 
 import numpy as np  # noqa: E402
 
-from label.audio import inside_workspace, read_window  # noqa: E402
+from whcore.window_audio import read_window  # noqa: E402
 from label.quality import text_agreement  # noqa: E402
 from label_quality import cer_of, real_clips, read_labels  # noqa: E402
 from label_signals import top_mean  # noqa: E402
@@ -60,7 +60,7 @@ def main() -> int:
     records = [r for r in read_labels(args.workspace) if (r.source_id, r.index) in truth]
     workspace = Workspace(args.workspace)
     started = time.perf_counter()
-    agreement = [text_agreement(r.text, sphinx_text(read_window(inside_workspace(workspace, r.path, "window"))), "en")
+    agreement = [text_agreement(r.text, sphinx_text(read_window(workspace, r)), "en")
                  for r in records]
     seconds = time.perf_counter() - started
     cers = [cer_of(r, truth) for r in records]
