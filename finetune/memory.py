@@ -148,7 +148,9 @@ class MemoryEstimate:
     optimizer_state: int  # after the first optimizer step
     trainable_params: int
     total_params: int
-    phase_peaks: dict[str, int] = field(default_factory=dict)  # "forward", "backward", "optimizer"
+    # peak of each phase: "setup", "forward" (its regions "forward:encoder", "forward:decoder",
+    # "forward:head"), "backward", "optimizer"
+    phase_peaks: dict[str, int] = field(default_factory=dict)
 
     @property
     def activations(self) -> int:
@@ -409,8 +411,11 @@ def forward_backward(model: Any, spec: StepSpec, counter: StorageCounter | None)
     if counter:
         counter.set_phase("forward")
     dtype = AUTOCAST_DTYPES.get(spec.precision)
-    with torch.autocast("cpu", dtype=dtype, enabled=dtype is not None):
-        outputs = model(**batch)
+    with _regions(model, counter):
+        with torch.autocast("cpu", dtype=dtype, enabled=dtype is not None):
+            outputs = model(**batch)
+        if counter:
+            counter.set_phase("forward:outputs")  # autocast's weight copies are freed here
     if dtype is not None:  # accelerate's prepared forward returns fp32 outputs
         outputs = convert_to_fp32(outputs)
     loss = outputs.loss / spec.accumulation
@@ -418,6 +423,49 @@ def forward_backward(model: Any, spec: StepSpec, counter: StorageCounter | None)
     if counter:
         counter.set_phase("backward")
     loss.backward()
+
+
+@contextlib.contextmanager
+def _regions(model: Any, counter: StorageCounter | None) -> Iterator[None]:
+    """Names the step's regions as phases of ``counter``: the encoder, the decoder and the
+    head (projection and loss) in the forward, the decoder and the encoder in the backward.
+
+    Within a region of identical layers memory peaks in its first or its last
+    layer, so each region's peak is linear in the model's depth, while the
+    step's peak is the largest of them, and which region holds it changes with
+    depth. Keeping them apart is what lets ``finetune.depth`` extrapolate a deep
+    model exactly. Module pre-hooks mark the forward's regions; hooks on the
+    encoder's and decoder's output tensors fire when the backward reaches them.
+    Neither allocates anything.
+    """
+    if counter is None:
+        yield
+        return
+    from transformers.models.whisper.modeling_whisper import WhisperDecoder, WhisperEncoder
+
+    regions = {WhisperEncoder: "encoder", WhisperDecoder: "decoder"}
+
+    def enter(name: str) -> Any:
+        return lambda *_: counter.set_phase(name)
+
+    def mark_backward(name: str) -> Any:
+        def hook(_module: Any, _args: Any, output: Any) -> None:
+            hidden = output[0] if isinstance(output, tuple) else output.last_hidden_state
+            if hidden.requires_grad:
+                hidden.register_hook(lambda _grad: counter.set_phase(f"backward:{name}"))
+        return hook
+
+    handles = [model.get_output_embeddings().register_forward_pre_hook(enter("forward:head"))]
+    for module in model.modules():
+        name = regions.get(type(module))
+        if name:
+            handles.append(module.register_forward_pre_hook(enter(f"forward:{name}")))
+            handles.append(module.register_forward_hook(mark_backward(name)))
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 def train_step(model: Any, spec: StepSpec, counter: StorageCounter | None = None) -> Any:

@@ -16,8 +16,9 @@ import math
 from typing import Sequence
 
 from finetune.memory import (ATTENTIONS, GIB, MAX_LABEL_TOKENS, MODEL_DIMS, OPTIMIZERS, StepSpec,
-                             WhisperDims, dims_for_name, dims_from_config, simulate)
+                             WhisperDims, dims_for_name, dims_from_config)
 from finetune.options import DEFAULT_EFFECTIVE_BATCH, DEFAULT_MODEL
+from finetune.depth import simulate_deep
 from finetune.planner import MARGIN, choose, describe
 from finetune.presets import bitsandbytes_available
 from whcore.cli import HelpFormatter, positive_float, positive_int
@@ -140,7 +141,7 @@ def estimate_one(args: argparse.Namespace, dims: WhisperDims, precision: str, vr
                     gradient_checkpointing=args.checkpointing == "on", optimizer=args.optimizer,
                     attention=args.attention, lora=args.lora,
                     accumulation=math.ceil(per_process / args.batch_size))
-    estimate = simulate(spec)
+    estimate = simulate_deep(spec)
     print(f"estimate: {spec.describe()}")
     print("\n".join(estimate.lines()))
     if vram is not None:

@@ -28,7 +28,8 @@ import math
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
-from finetune.memory import GIB, MemoryEstimate, StepSpec, WhisperDims, simulate
+from finetune.depth import simulate_deep
+from finetune.memory import GIB, MemoryEstimate, StepSpec, WhisperDims
 from whcore.errors import UserError
 
 MARGIN = 0.10  # fraction of the card left free beyond the simulated need
@@ -75,8 +76,8 @@ def relative_speed(spec: StepSpec) -> float:
 
 @lru_cache(maxsize=256)
 def estimate(spec: StepSpec) -> MemoryEstimate:
-    """Cached ``simulate``: the planner asks for the same configuration more than once."""
-    return simulate(spec)
+    """Cached ``simulate_deep``: the planner asks for the same configuration more than once."""
+    return simulate_deep(spec)
 
 
 def batch_choices(per_process: int) -> list[int]:

@@ -15,7 +15,8 @@ import math
 from dataclasses import dataclass, replace
 from typing import Any
 
-from finetune.memory import GIB, MemoryEstimate, StepSpec, WhisperDims, simulate
+from finetune.depth import simulate_deep
+from finetune.memory import GIB, MemoryEstimate, StepSpec, WhisperDims
 from finetune.planner import choose
 from whcore.device import GpuFacts, attention_kernel, training_precision, uses_grad_scaler
 
@@ -90,7 +91,7 @@ def make_plan(*, effective_batch: int, dims: WhisperDims, gpu: GpuFacts | None, 
         per_device = min(batch_override or CPU_BATCH, effective_batch)
         plan = TrainingPlan("cpu", effective_batch, None, per_device, math.ceil(effective_batch / per_device),
                             1, "fp32", False, optimizer or "adamw", lora, reason="CPU: small fp32 micro-batches")
-        return replace(plan, memory=simulate(plan.step_spec(dims, label_tokens)))
+        return replace(plan, memory=simulate_deep(plan.step_spec(dims, label_tokens)))
     memory = vram_gb or gpu.vram_gib or DEFAULT_VRAM_GIB
     result = choose(dims, memory, effective_batch=effective_batch, num_processes=num_processes,
                     label_tokens=label_tokens, precision=training_precision(gpu.compute_capability),

@@ -13,6 +13,7 @@ import math
 import pytest
 
 from finetune.cli import main
+from finetune.depth import at_depth, simulate_deep
 from finetune.memory import GIB, MODEL_DIMS, StepSpec, dims_for_name, measure_cpu_peak, simulate
 from finetune.planner import MARGIN, choose, estimate, relative_speed
 from finetune.presets import TrainingPlan, make_plan
@@ -48,6 +49,27 @@ def test_lora_simulation_equals_a_real_cpu_step_and_shrinks_gradients_and_state(
     assert simulated.gradients < 0.05 * full_estimate.gradients
     assert simulated.optimizer_state < 0.05 * full_estimate.optimizer_state
     assert simulated.peak_allocated < full_estimate.peak_allocated
+
+
+DEPTH_SETTINGS = [
+    dict(batch=1, accumulation=16, optimizer="adamw_8bit", gradient_checkpointing=True),
+    dict(batch=4, accumulation=1, precision="bf16", optimizer="adafactor", gradient_checkpointing=True),
+    dict(batch=1, accumulation=1, lora=True),
+    dict(batch=1, accumulation=2, precision="fp32", attention="eager"),
+]
+
+
+@pytest.mark.parametrize("settings", DEPTH_SETTINGS, ids=lambda s: "-".join(f"{k}={v}" for k, v in s.items()))
+def test_a_deep_step_is_extrapolated_exactly_from_depth_one_and_two(settings: dict) -> None:
+    """finetune.depth: 2-3 shallow simulations give the deep model's memory, to the allocator's block,
+    for equal depths and for turbo-like unequal ones (where the peak's phase moves with depth)."""
+    for encoder, decoder in ((3, 3), (5, 2)):  # equal depths, and turbo-like (deep encoder)
+        spec = at_depth(StepSpec(TINY, **settings), encoder, decoder)
+        full, deep = simulate(spec), simulate_deep(spec)
+        assert (deep.weights, deep.gradients, deep.optimizer_state, deep.trainable_params, deep.total_params) == \
+            (full.weights, full.gradients, full.optimizer_state, full.trainable_params, full.total_params)
+        assert abs(deep.peak_allocated - full.peak_allocated) <= 4 * 1024, (encoder, decoder)
+        assert deep.peak_allocated > 2 * deep.weights  # a real step, not the weights alone
 
 
 def test_cuda_rules_checkpointing_and_small_state_change_the_peak_the_right_way() -> None:
