@@ -149,3 +149,20 @@ def test_a_journal_keeps_what_it_read_while_later_lines_arrive(workspace: Worksp
     assert source_unit("a") not in first.outcomes()
     log = stage_log(workspace.log_path, "segment")
     assert log.latest(source_unit("a")).outcome == "FAILED"  # status counts the latest line
+
+
+def test_entries_are_a_view_that_marking_while_walking_it_does_not_break(workspace: Workspace) -> None:
+    new_process()
+    journal = Journal(workspace, "segment")
+    entries = journal.entries()
+    journal.mark_done(source_unit("new"), {"w": 1})
+    assert source_unit("new") in entries and entries[source_unit("new")].params == journal.entries()[
+        source_unit("new")].params
+    walked = []
+    for unit in entries:  # marking on while walking the view, as a stage may
+        walked.append(unit)
+        if not unit.endswith("-copy"):
+            journal.mark_done(f"{unit}-copy", {"w": 1})
+    assert walked[:4] == [source_unit(n) for n in (*UNITS, "new")]
+    assert len(entries) == len(list(entries)) == 2 * (len(UNITS) + 1)
+    assert set(journal.source_entries()) == {*UNITS, "new", *(f"{n}-copy" for n in (*UNITS, "new"))}

@@ -243,8 +243,12 @@ class Journal:
         self._explained: set[str] = set()
 
     def entries(self) -> Mapping[str, DoneEntry]:
-        """Latest DONE entry per unit (valid or not); each is built when asked for."""
-        return DoneEntries(self._log, dict(self._marked))
+        """Latest DONE entry per unit (valid or not), including the ones this journal marks later.
+
+        A view: each entry is built when asked for, and nothing is copied (segment asks
+        once per unit already done; a copy of 100k entries each time was quadratic).
+        """
+        return DoneEntries(self._log, self._marked)
 
     def source_entries(self) -> Mapping[str, DoneEntry]:
         """Latest DONE entry per source id (the ``source:<id>`` units)."""

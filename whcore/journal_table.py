@@ -254,7 +254,7 @@ class DoneEntries(Mapping):
 
     def __iter__(self) -> Iterator[str]:
         yield from self._log.done_row
-        yield from (unit for unit in self._marked if unit not in self._log.done_row)
+        yield from [unit for unit in self._marked if unit not in self._log.done_row]  # marking may go on meanwhile
 
     def __len__(self) -> int:
         return len(self._log.done_row) + sum(unit not in self._log.done_row for unit in self._marked)
@@ -264,7 +264,7 @@ class DoneEntries(Mapping):
         log, marked = self._log, self._marked
         for row, unit in enumerate(log.done_unit):
             yield unit, marked.get(unit) or RowEntry(log, row)
-        yield from ((unit, entry) for unit, entry in marked.items() if unit not in log.done_row)
+        yield from [(unit, entry) for unit, entry in marked.items() if unit not in log.done_row]
 
     def values(self) -> Iterator[DoneEntry]:  # type: ignore[override]
         return (entry for _, entry in self.items())
