@@ -15,10 +15,13 @@ times, each in a fresh process:
   params), as segment and label do on a rerun;
 - the baseline in the same run: the same check without the index and with the
   parse cache cleared before each ``Journal`` (what every ``Journal`` cost before:
-  label built four per run, each parsing the whole log).
+  label built four per run, each parsing the whole log);
+- the floor: a fresh interpreter that only ``os.stat``s every file the DONE lines
+  list (what any check that a unit's files are intact must do: 300k files here).
 
 The first status run (index removed before it) writes ``logs/.journal-index``;
-the second and the rerun check use it. CPU seconds are printed beside wall
+the second and the rerun check use it. Each is printed with its ratio to the run
+without the index measured just before. CPU seconds are printed beside wall
 seconds: on a shared, overloaded machine they are the better measure.
 
 The goal is <= 2 s for status and for the check at 100k units.
@@ -58,6 +61,15 @@ for stage, checks in (("segment", True), ("label", True), ("label", False), ("la
         for sid in journal.source_entries():
             j.file_sha256(ws.windows_manifest_path(sid))
 print("DONE", done, "S", time.perf_counter() - t)
+"""
+
+FLOOR = """
+import os, sys
+root, units = sys.argv[1], int(sys.argv[2])
+for i in range(units):
+    sid = f"s{i:06d}"
+    for path in (f"windows/{sid}/audio.flac", f"windows/{sid}/windows.jsonl", f"labels/{sid}.jsonl"):
+        os.stat(f"{root}/{path}")
 """
 
 
@@ -134,13 +146,18 @@ def main() -> None:
     status_s, status_cpu, _ = timed([sys.executable, "-m", "status", "--workspace", str(ws)])
     check_s, check_cpu, out = timed([sys.executable, "-c", CHECK, str(ws), "cached"])
     base_s, base_cpu, base_out = timed([sys.executable, "-c", CHECK, str(ws), "baseline"])
+    floor_s, floor_cpu, _ = timed([sys.executable, "-c", FLOOR, str(ws.resolve()), str(args.units)])
     inner, base_inner = float(out.split("S")[-1]), float(base_out.split("S")[-1])
     print(f"{args.units} units ({2 * args.units} DONE lines, log {log_mb:.0f} MB); machine shared, one run each")
-    print(f"python -m status, first (no index):    {first_status_s:6.2f} s wall, {first_status_cpu:6.2f} s CPU")
-    print(f"python -m status, with the index:      {status_s:6.2f} s wall, {status_cpu:6.2f} s CPU")
-    print(f"rerun check (index, parsed once):      {check_s:6.2f} s wall, {check_cpu:6.2f} s CPU, {inner:.2f} s in-process")
+    print(f"python -m status, first (no index):      {first_status_s:6.2f} s wall, {first_status_cpu:6.2f} s CPU")
+    print(f"python -m status, with the index:        {status_s:6.2f} s wall, {status_cpu:6.2f} s CPU "
+          f"({first_status_cpu / status_cpu:.1f}x less CPU, {first_status_s / status_s:.1f}x less wall)")
     print(f"baseline (no index, parsed per Journal): {base_s:6.2f} s wall, {base_cpu:6.2f} s CPU, "
-          f"{base_inner:.2f} s in-process (ratio {base_cpu / check_cpu:.2f} in CPU)")
+          f"{base_inner:.2f} s in-process")
+    print(f"rerun check (index, parsed once):        {check_s:6.2f} s wall, {check_cpu:6.2f} s CPU, "
+          f"{inner:.2f} s in-process ({base_cpu / check_cpu:.1f}x less CPU, {base_s / check_s:.1f}x less wall)")
+    print(f"floor: interpreter + os.stat of the {3 * args.units} listed files: {floor_s:6.2f} s wall, "
+          f"{floor_cpu:6.2f} s CPU")
 
 
 if __name__ == "__main__":

@@ -14,13 +14,15 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from whcore.journal import (CHECKPOINT_PREFIX, DATASET_UNIT, FAILED_LEVEL, MODEL_UNIT, PUSH_UNIT,
-                            REJECTED_LEVEL, SKIPPED_LEVEL, DoneEntry, OutcomeEntry, content_listing,
-                            describe_changes, files_problem, read_journal, source_unit, torn_done_lines,
+from whcore.journal import (CHECKPOINT_PREFIX, DATASET_UNIT, FAILED_LEVEL, MODEL_UNIT, PUSH_UNIT, REJECTED_LEVEL,
+                            SKIPPED_LEVEL, SOURCE_PREFIX, DoneEntry, OutcomeEntry, StageLog, describe_changes,
+                            gc_paused, journal_line_count, listing_problem, source_unit, stage_logs, torn_done_lines,
                             unit_source_id, unit_step)
+from whcore.journal_table import flat_contents
 from whcore.workspace import Workspace
 
 STAGES = ("harvest", "segment", "label", "finetune")
@@ -73,35 +75,37 @@ class WorkspaceStatus:
                 "redo": [{"stage": r.stage, "unit": r.unit, "reason": r.reason} for r in self.redo]}
 
 
-Latest = dict[str, dict[str, DoneEntry | OutcomeEntry]]  # stage -> unit -> latest journal line
+def read_logs(workspace: Workspace) -> tuple[dict[str, StageLog], int, int]:
+    """Latest journal lines per stage and unit, the journal line count, and the torn DONE lines.
 
-
-def read_latest(workspace: Workspace) -> tuple[Latest, int, int]:
-    """Latest journal line per stage and unit, the journal line count, and the torn DONE lines.
-
-    The log is read through ``whcore.journal.read_journal``, whose index beside the log
-    spares re-parsing 100k units on every call.
+    The log is read through ``whcore.journal.stage_logs``, whose index beside the log
+    spares re-parsing 100k units on every call; the units are looked at in columns,
+    one DoneEntry is built only for the few units (dataset, model) read in full.
     """
-    latest: Latest = {stage: {} for stage in STAGES}
-    entries = read_journal(workspace.log_path)
-    for entry in entries:
-        latest.setdefault(entry.stage, {})[entry.unit] = entry
-    return latest, len(entries), torn_done_lines(workspace.log_path)
+    logs = stage_logs(workspace.log_path)
+    for stage in STAGES:
+        logs.setdefault(stage, StageLog(stage))
+    return logs, journal_line_count(workspace.log_path), torn_done_lines(workspace.log_path)
 
 
 def workspace_status(workspace: Workspace) -> WorkspaceStatus:
     """Counts per stage and the rerun list, from ``logs/log.txt``."""
-    latest, count, torn = read_latest(workspace)
+    with gc_paused():  # 300k stat results and no cycles: collections would only walk the columns
+        return _workspace_status(workspace)
+
+
+def _workspace_status(workspace: Workspace) -> WorkspaceStatus:
+    logs, count, torn = read_logs(workspace)
     status = WorkspaceStatus(workspace.root, count, torn)
+    rows = {stage: logs[stage].latest_done_rows() for stage in STAGES}
     for stage in STAGES:
-        units = latest.get(stage, {})
-        status.stages.append(count_stage(stage, units))
-        status.redo += stale_units(workspace, stage, units)
+        status.stages.append(count_stage(stage, logs[stage], rows[stage]))
+        status.redo += stale_units(workspace, stage, logs[stage], rows[stage])
     for stage, previous in PREVIOUS_STAGE.items():
-        status.redo += missing_sources(stage, latest.get(previous, {}), latest.get(stage, {}))
-    status.redo += dataset_redo(latest.get("label", {}))
-    status.redo += model_redo(latest.get("label", {}), latest.get("finetune", {}))
-    status.stages[-1].notes += finetune_notes(latest.get("finetune", {}))
+        status.redo += missing_sources(stage, logs[previous], rows[previous], logs[stage])
+    status.redo += dataset_redo(logs["label"], rows["label"])
+    status.redo += model_redo(logs["label"], logs["finetune"])
+    status.stages[-1].notes += finetune_notes(logs["finetune"])
     return status
 
 
@@ -116,66 +120,67 @@ def counts_as_done(stage: str, unit: str) -> bool:
     return unit_source_id(unit) is not None
 
 
-def count_stage(stage: str, units: dict[str, DoneEntry | OutcomeEntry]) -> StageStatus:
+def count_stage(stage: str, log: StageLog, rows: list[int]) -> StageStatus:
+    """Counts of ``stage``'s units by their latest line; ``rows``: those whose latest line is DONE."""
     result = StageStatus(stage)
-    outcomes = Counter()
     unknown_hours = 0
-    for unit, entry in units.items():
-        if isinstance(entry, DoneEntry):
-            if not counts_as_done(stage, unit):
-                continue
-            result.done += 1
-            seconds = entry.extra.get("seconds")
-            if isinstance(seconds, (int, float)):
-                result.seconds += float(seconds)
-            elif stage != "finetune":
-                unknown_hours += 1
-        else:
-            outcomes[entry.outcome] += 1
+    for unit, seconds in zip(map(log.done_unit.__getitem__, rows), log.extra_column(rows, "seconds")):
+        if not counts_as_done(stage, unit):
+            continue
+        result.done += 1
+        if isinstance(seconds, (int, float)):
+            result.seconds += float(seconds)
+        elif stage != "finetune":
+            unknown_hours += 1
+    outcomes = Counter(log.outcome_level[row] for row in log.latest_outcome_rows())
     result.failed, result.rejected, result.skipped = (outcomes[FAILED_LEVEL], outcomes[REJECTED_LEVEL],
                                                       outcomes[SKIPPED_LEVEL])
     if unknown_hours:
         result.notes.append(f"hours unknown for {unknown_hours} unit(s) journalled by an older version")
-    if stage == "label" and isinstance(units.get(DATASET_UNIT), DoneEntry):
+    if stage == "label" and isinstance(log.latest(DATASET_UNIT), DoneEntry):
         result.notes.append("dataset built")
     if stage == "label":
-        windows = sum(int(e.extra.get("windows", 0)) for e in units.values() if isinstance(e, DoneEntry))
-        kept = sum(int(e.extra.get("kept", 0)) for e in units.values() if isinstance(e, DoneEntry))
+        windows = sum(map(int, log.extra_column(rows, "windows", 0)))
+        kept = sum(map(int, log.extra_column(rows, "kept", 0)))
         if windows:
             result.notes.append(f"windows kept {kept}/{windows} ({windows - kept} rejected by the filters)")
     return result
 
 
-def stale_units(workspace: Workspace, stage: str, units: dict[str, DoneEntry | OutcomeEntry]) -> list[Redo]:
-    """Units of ``stage`` a rerun with its latest options would redo."""
-    redo: list[Redo] = []
-    newest = newest_source_options(units)
-    for unit, entry in units.items():
-        if superseded(unit, entry, units):
+def stale_units(workspace: Workspace, stage: str, log: StageLog, rows: list[int]) -> list[Redo]:
+    """Units of ``stage`` a rerun with its latest options would redo, in the order of their latest lines.
+
+    ``rows``: the units whose latest line is DONE."""
+    redo: list[tuple[int, Redo]] = []
+    model = log.latest(MODEL_UNIT)
+    for row in log.latest_outcome_rows():
+        unit = log.outcome_unit[row]
+        if log.outcome_level[row] == FAILED_LEVEL and not superseded(unit, log.outcome_time[row], model):
+            redo.append((log.outcome_seq[row], Redo(stage, unit, f"failed last time: {log.outcome_reason[row]}")))
+    newest = newest_source_options(log, rows)
+    differs = options_differ(newest) if newest is not None else None
+    root = str(workspace.root)
+    for row in rows:
+        unit = log.done_unit[row]
+        if model is not None and superseded(unit, log.done_time[row], model):
             continue
-        if isinstance(entry, OutcomeEntry):
-            if entry.outcome == FAILED_LEVEL:
-                redo.append(Redo(stage, unit, f"failed last time: {entry.reason}"))
-            continue
-        problem = files_problem(workspace, entry)
-        if problem is None and unit_source_id(unit) is not None and newest is not None \
-                and entry.options is not None and run_options(entry.options) != newest:
+        problem = listing_problem(root, log.done_files[row])
+        if problem is None and differs is not None and log.option_keys[row] is not None \
+                and unit.startswith(SOURCE_PREFIX) and differs(log.option_keys[row], log.option_values[row]):
             problem = "made with other options than the latest run: " + \
-                describe_changes(run_options(entry.options), newest)
+                describe_changes(run_options(log.done_entry(row).options), newest)
         if problem is not None:
-            redo.append(Redo(stage, unit, problem))
-    return redo
+            redo.append((log.done_seq[row], Redo(stage, unit, problem)))
+    return [item for _, item in sorted(redo, key=itemgetter(0))]
 
 
-def superseded(unit: str, entry: DoneEntry | OutcomeEntry, units: dict[str, DoneEntry | OutcomeEntry]) -> bool:
-    """A checkpoint journalled before the model was exported: finetune removes those on purpose.
+def superseded(unit: str, time: str, model: DoneEntry | OutcomeEntry | None) -> bool:
+    """A checkpoint journalled (at ``time``) before the model was exported: finetune removes those on purpose.
 
     A rerun with the same settings finds the model done and never reads them; one with
     other settings trains afresh under other params, so they are never resumed either.
     """
-    model = units.get(MODEL_UNIT)
-    return (unit.startswith(CHECKPOINT_PREFIX) and isinstance(model, DoneEntry)
-            and entry.time <= model.time)
+    return unit.startswith(CHECKPOINT_PREFIX) and isinstance(model, DoneEntry) and time <= model.time
 
 
 def run_options(options: dict[str, Any]) -> dict[str, Any]:
@@ -183,33 +188,68 @@ def run_options(options: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in options.items() if k not in INPUT_KEYS}
 
 
-def newest_source_options(units: dict[str, DoneEntry | OutcomeEntry]) -> dict[str, Any] | None:
+def options_differ(newest: dict[str, Any]) -> Callable[[tuple, tuple], bool]:
+    """``differs(keys, values)``: whether a row's run options are not ``newest``.
+
+    Rows with the same keys share one key tuple, so the positions of the run options
+    are found once per tuple and 100k rows are compared without building a dict each.
+    """
+    newest_keys, newest_values = tuple(newest), tuple(newest.values())
+    picks: dict[int, tuple[tuple, Callable[[tuple], tuple]]] = {}  # id(keys) -> run keys, their values' getter
+
+    def differs(keys: tuple, values: tuple) -> bool:
+        pick = picks.get(id(keys))
+        if pick is None:
+            positions = [i for i, key in enumerate(keys) if key not in INPUT_KEYS]
+            pick = picks[id(keys)] = (tuple(keys[i] for i in positions), tuple_getter(positions))
+        run_keys, run_values = pick[0], pick[1](values)
+        if run_keys == newest_keys:
+            return run_values != newest_values
+        return dict(zip(run_keys, run_values)) != newest
+
+    return differs
+
+
+def tuple_getter(positions: list[int]) -> Callable[[tuple], tuple]:
+    """``itemgetter`` that always returns a tuple (it returns a bare value for one position)."""
+    if len(positions) > 1:
+        return itemgetter(*positions)
+    return (lambda values: (values[positions[0]],)) if positions else (lambda values: ())
+
+
+def newest_source_options(log: StageLog, rows: list[int]) -> dict[str, Any] | None:
     """Run options of the most recently finished source unit (lines are in time order)."""
-    done = [e for u, e in units.items() if isinstance(e, DoneEntry) and unit_source_id(u) is not None
-            and e.options is not None]
-    return run_options(max(done, key=lambda e: e.time).options) if done else None
+    done = [row for row in rows if log.option_keys[row] is not None and log.done_unit[row].startswith(SOURCE_PREFIX)]
+    if not done:
+        return None
+    newest = max(done, key=log.done_time.__getitem__)
+    return run_options(dict(zip(log.option_keys[newest], log.option_values[newest])))
 
 
-def missing_sources(stage: str, previous: dict[str, DoneEntry | OutcomeEntry],
-                    units: dict[str, DoneEntry | OutcomeEntry]) -> list[Redo]:
-    """Sources the previous stage finished that ``stage`` has no line for."""
-    return [Redo(stage, unit, "not done yet (the previous stage finished it)") for unit, entry in previous.items()
-            if isinstance(entry, DoneEntry) and unit_source_id(unit) is not None and unit not in units]
+def missing_sources(stage: str, previous: StageLog, previous_rows: list[int], log: StageLog) -> list[Redo]:
+    """Sources the previous stage finished (``previous_rows``: its units whose latest line is DONE)
+    that ``stage`` has no line for."""
+    return [Redo(stage, unit, "not done yet (the previous stage finished it)")
+            for unit in map(previous.done_unit.__getitem__, previous_rows)
+            if unit.startswith(SOURCE_PREFIX) and unit not in log.done_row and unit not in log.outcome_row]
 
 
-def dataset_redo(label: dict[str, DoneEntry | OutcomeEntry]) -> list[Redo]:
-    """The dataset is rebuilt when a label file differs from the ones it was built from."""
-    labelled = {unit_source_id(u): e for u, e in label.items() if isinstance(e, DoneEntry) and unit_source_id(u)}
-    dataset = label.get(DATASET_UNIT)
-    if not labelled:
+def dataset_redo(label: StageLog, rows: list[int]) -> list[Redo]:
+    """The dataset is rebuilt when a label file differs from the ones it was built from.
+
+    ``rows``: label's units whose latest line is DONE."""
+    sources = [row for row in rows if unit_source_id(label.done_unit[row])]
+    if not sources:
         return []
+    dataset = label.latest(DATASET_UNIT)
     if not isinstance(dataset, DoneEntry):
         return [Redo("label", DATASET_UNIT, "not built yet")]
+    labelled = {unit_source_id(label.done_unit[row]): row for row in sources}
     built_from = (dataset.options or {}).get("labels")
     if not isinstance(built_from, dict):
-        stale = [sid for sid, e in labelled.items() if e.time > dataset.time]
+        stale = [sid for sid, row in labelled.items() if label.done_time[row] > dataset.time]
     else:
-        stale = [sid for sid, e in labelled.items() if built_from.get(sid) != content_listing(e.files)]
+        stale = [sid for sid, row in labelled.items() if built_from.get(sid) != flat_contents(label.done_files[row])]
     if stale:
         return [Redo("label", DATASET_UNIT, f"labels changed since it was built: "
                      f"{', '.join(source_unit(s) for s in sorted(stale)[:5])}")]
@@ -222,35 +262,37 @@ def file_contents(files: dict[str, list]) -> dict[str, list]:
     return {path: list(entry[:2]) for path, entry in files.items()}
 
 
-def model_redo(label: dict[str, DoneEntry | OutcomeEntry], finetune: dict[str, DoneEntry | OutcomeEntry]) -> list[Redo]:
+def model_redo(label: StageLog, finetune: StageLog) -> list[Redo]:
     """The model is retrained when the dataset it was trained on changed since.
 
     The model's line records the dataset files it was trained on (``null``: a
     dataset from elsewhere); lines written before that record are judged by time.
     """
-    dataset, model = label.get(DATASET_UNIT), finetune.get(MODEL_UNIT)
+    dataset, model = label.latest(DATASET_UNIT), finetune.latest(MODEL_UNIT)
     if isinstance(dataset, DoneEntry) and isinstance(model, DoneEntry) and dataset.time > model.time:
         recorded = "dataset_files" in model.extra
         trained_on = model.extra.get("dataset_files")
         if not recorded or (trained_on is not None and file_contents(trained_on) != file_contents(dataset.files)):
             return [Redo("finetune", MODEL_UNIT, "the dataset changed after the model was trained")]
-    if isinstance(finetune.get(PUSH_UNIT), OutcomeEntry):
-        return [Redo("finetune", PUSH_UNIT, f"push failed last time: {finetune[PUSH_UNIT].reason}")]
+    push = finetune.latest(PUSH_UNIT)
+    if isinstance(push, OutcomeEntry):
+        return [Redo("finetune", PUSH_UNIT, f"push failed last time: {push.reason}")]
     return []
 
 
-def finetune_notes(units: dict[str, DoneEntry | OutcomeEntry]) -> list[str]:
-    steps = [unit_step(u) for u, e in units.items() if isinstance(e, DoneEntry) and u.startswith(CHECKPOINT_PREFIX)
-             and not superseded(u, e, units)]
+def finetune_notes(log: StageLog) -> list[str]:
+    model = log.latest(MODEL_UNIT)
+    steps = [unit_step(unit) for row in log.latest_done_rows()
+             if (unit := log.done_unit[row]).startswith(CHECKPOINT_PREFIX)
+             and not superseded(unit, log.done_time[row], model)]
     notes = []
     if steps:
         notes.append(f"latest checkpoint: step {max(s for s in steps if s is not None)}")
-    model = units.get(MODEL_UNIT)
     if isinstance(model, DoneEntry):
         notes.append(f"model exported ({model.extra.get('steps', '?')} steps; its checkpoints were removed)")
     elif steps:
         notes.append("model not exported yet: a rerun resumes from the latest checkpoint")
-    push = units.get(PUSH_UNIT)
+    push = log.latest(PUSH_UNIT)
     if isinstance(push, DoneEntry):
         notes.append("pushed to the Hub")
     return notes

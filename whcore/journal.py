@@ -29,13 +29,17 @@ interleave, however long.
 
 from __future__ import annotations
 
+import gc
 import hashlib
+import io
 import json
 import os
 import pickle
 import stat
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -43,6 +47,7 @@ from typing import Any, Iterable, Mapping
 from loguru import logger
 
 from whcore import lock
+from whcore.journal_table import FILE_FIELDS, DoneEntries, DoneEntry, OutcomeEntry, StageLog, flat_files
 from whcore.publish import temp_name
 from whcore.workspace import Workspace
 
@@ -58,7 +63,8 @@ HASH_CHUNK_BYTES = 1 << 20
 MAX_SHOWN_CHANGES = 4  # option changes named in one "redo" line
 MAX_SHOWN_VALUE_CHARS = 48
 INDEX_NAME = ".journal-index"  # parsed journal beside log.txt (a cache; see _load_index)
-INDEX_VERSION = 3  # bump when DoneEntry / OutcomeEntry change shape
+INDEX_MAGIC = "whisper-harvest journal index"
+INDEX_VERSION = 4  # bump when StageLog's columns change
 INDEX_MIN_NEW_LINES = 2000  # rewrite the index once this many new lines were parsed
 
 SOURCE_PREFIX = "source:"
@@ -133,30 +139,6 @@ def params_digest(params: Mapping[str, Any]) -> str:
 def clear_options(params: Mapping[str, Any]) -> dict[str, Any]:
     """``params`` as the journal stores them (JSON types only), so stored and new compare equal."""
     return json.loads(json.dumps(params, sort_keys=True, default=str))
-
-
-@dataclass(frozen=True)
-class DoneEntry:
-    """One finished unit as recorded in the journal."""
-
-    stage: str
-    unit: str
-    params: str  # params_digest of the options used
-    files: dict[str, list] = field(default_factory=dict)  # relpath -> [size_bytes, sha256 | None(, mtime_ns)]
-    extra: dict[str, Any] = field(default_factory=dict)  # stage-specific facts (counts, seconds, ...)
-    options: dict[str, Any] | None = None  # the options in clear; None on format-1 lines
-    time: str = ""  # when it was written, as in the line
-
-
-@dataclass(frozen=True)
-class OutcomeEntry:
-    """A unit that ended without output: FAILED, REJECTED or SKIPPED (by a rule), with why."""
-
-    stage: str
-    unit: str
-    outcome: str  # FAILED_LEVEL, REJECTED_LEVEL or SKIPPED_LEVEL
-    reason: str
-    time: str = ""
 
 
 class _JournalSink:
@@ -254,34 +236,42 @@ class Journal:
         _register_levels()
         self.workspace = workspace
         self.stage = stage
-        self._entries, self._outcomes = self._read()
+        self._log = stage_log(workspace.log_path, stage)  # what the log held when opened
+        self._root = str(workspace.root)
+        self._marked: dict[str, DoneEntry] = {}  # lines this journal wrote since
+        self._marked_outcomes: dict[str, OutcomeEntry | None] = {}  # None: DONE since
         self._explained: set[str] = set()
 
-    def _read(self) -> tuple[dict[str, DoneEntry], dict[str, OutcomeEntry]]:
-        entries: dict[str, DoneEntry] = {}
-        outcomes: dict[str, OutcomeEntry] = {}
-        for entry in read_journal(self.workspace.log_path):
-            if entry.stage != self.stage:
-                continue
-            if isinstance(entry, DoneEntry):
-                entries[entry.unit] = entry
-                outcomes.pop(entry.unit, None)
-            else:
-                outcomes[entry.unit] = entry
-        return entries, outcomes
+    def entries(self) -> Mapping[str, DoneEntry]:
+        """Latest DONE entry per unit (valid or not), including the ones this journal marks later.
 
-    def entries(self) -> dict[str, DoneEntry]:
-        """Latest DONE entry per unit (valid or not)."""
-        return dict(self._entries)
+        A view: each entry is built when asked for, and nothing is copied (segment asks
+        once per unit already done; a copy of 100k entries each time was quadratic).
+        """
+        return DoneEntries(self._log, self._marked)
 
-    def source_entries(self) -> dict[str, DoneEntry]:
+    def source_entries(self) -> Mapping[str, DoneEntry]:
         """Latest DONE entry per source id (the ``source:<id>`` units)."""
-        return {sid: entry for unit, entry in self._entries.items()
-                if (sid := unit_source_id(unit)) is not None}
+        return SourceEntries(self.entries())
 
     def outcomes(self) -> dict[str, OutcomeEntry]:
         """Latest FAILED / REJECTED / SKIPPED line per unit not DONE since."""
-        return dict(self._outcomes)
+        found = {self._log.outcome_unit[row]: self._log.outcome_entry(row) for row in self._log.latest_outcome_rows()}
+        for unit, outcome in self._marked_outcomes.items():
+            if outcome is None:
+                found.pop(unit, None)
+            else:
+                found[unit] = outcome
+        return found
+
+    def _outcome(self, unit: str) -> OutcomeEntry | None:
+        if unit in self._marked_outcomes:
+            return self._marked_outcomes[unit]
+        return self._log.outcome(unit) if unit in self._marked else self._log.outcome_since_done(unit)
+
+    def _has_line(self, unit: str) -> bool:
+        return unit in self._marked or unit in self._marked_outcomes or unit in self._log.done_row \
+            or unit in self._log.outcome_row
 
     def is_done(self, unit: str, params: str | Mapping[str, Any]) -> bool:
         """True if ``unit`` finished with these params and its outputs are intact.
@@ -292,22 +282,26 @@ class Journal:
         reason = self.stale_reason(unit, params)
         if reason is None:
             return True
-        if (unit in self._entries or unit in self._outcomes) and unit not in self._explained:
+        if self._has_line(unit) and unit not in self._explained:
             self._explained.add(unit)
             logger.bind(stage=self.stage).info(f"{unit}: redo: {reason}")
         return False
 
     def stale_reason(self, unit: str, params: str | Mapping[str, Any]) -> str | None:
         """Why ``unit`` must be (re)done with ``params``; None when its DONE entry still holds."""
-        entry = self._entries.get(unit)
-        if entry is None:
-            outcome = self._outcomes.get(unit)
-            return f"{outcome.outcome.lower()} last time: {outcome.reason}" if outcome else "not done yet"
         digest = params if isinstance(params, str) else params_digest(params)
-        if entry.params != digest:
+        marked = self._marked.get(unit)
+        row = None if marked is not None else self._log.done_row.get(unit)
+        if marked is None and row is None:
+            outcome = self._outcome(unit)
+            return f"{outcome.outcome.lower()} last time: {outcome.reason}" if outcome else "not done yet"
+        recorded = marked.params if marked is not None else self._log.done_params[row]
+        if recorded != digest:
+            entry = marked if marked is not None else self._log.done_entry(row)
             new = None if isinstance(params, str) else clear_options(params)
             return describe_changes(entry.options, new)
-        return files_problem(self.workspace, entry)
+        return listing_problem(self._root, flat_files(marked.files) if marked is not None
+                               else self._log.done_files[row])
 
     def mark_done(self, unit: str, params: str | Mapping[str, Any], files: Iterable[Path] = (),
                   hashed: Iterable[Path] = (), extra: dict[str, Any] | None = None) -> DoneEntry:
@@ -330,8 +324,8 @@ class Journal:
         payload = json.dumps({"format": JOURNAL_FORMAT, "params": digest, "options": options,
                               "files": listing, "extra": entry.extra}, ensure_ascii=False, sort_keys=True)
         logger.bind(stage=self.stage, unit=unit).log(DONE_LEVEL, f"{unit} {payload}")
-        self._entries[unit] = entry
-        self._outcomes.pop(unit, None)
+        self._marked[unit] = entry
+        self._marked_outcomes[unit] = None
         return entry
 
     def mark_failed(self, unit: str, reason: str, echo: bool = True) -> OutcomeEntry:
@@ -354,30 +348,54 @@ class Journal:
         payload = json.dumps({"reason": reason}, ensure_ascii=False)
         logger.bind(stage=self.stage, unit=unit, reason=reason, echo=echo).log(outcome, f"{unit} {payload}")
         entry = OutcomeEntry(self.stage, unit, outcome, reason)
-        self._outcomes[unit] = entry
+        self._marked_outcomes[unit] = entry
         return entry
 
 
+class SourceEntries(Mapping):
+    """A view of DONE entries by source id (the ``source:<id>`` units), built on access."""
+
+    def __init__(self, entries: Mapping[str, DoneEntry]) -> None:
+        self._entries = entries
+
+    def __getitem__(self, source_id: str) -> DoneEntry:
+        return self._entries[source_unit(source_id)]
+
+    def __contains__(self, source_id: object) -> bool:
+        return isinstance(source_id, str) and source_unit(source_id) in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return (unit[len(SOURCE_PREFIX):] for unit in self._entries if unit.startswith(SOURCE_PREFIX))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
 def files_problem(workspace: Workspace, entry: DoneEntry) -> str | None:
-    """What is wrong with the files a DONE entry lists; None when all are intact.
+    """What is wrong with the files a DONE entry lists; None when all are intact."""
+    return listing_problem(str(workspace.root), flat_files(entry.files))
+
+
+def listing_problem(root: str, flat: tuple) -> str | None:
+    """What is wrong with the files of a flat listing (``flat_files``) under ``root``; None when all are intact.
 
     A hashed file whose size and modification time (in ns) are still those the entry
     recorded is not read again: a rerun or ``status`` over 100k units stats the files
-    instead of hashing them all (entries without a recorded time are hashed).
+    instead of hashing them all (entries without a recorded time are hashed). Paths
+    are plain strings: building a ``Path`` per file cost more than the stat itself.
     """
-    root = str(workspace.root)
-    for relative, recorded in entry.files.items():
-        size, sha256 = recorded[0], recorded[1]
+    fields = iter(flat)
+    for relative, size, sha256, mtime_ns in zip(fields, fields, fields, fields):  # FILE_FIELDS at a time
+        path = relative if relative.startswith("/") else f"{root}/{relative}"
         try:
-            info = os.stat(os.path.join(root, relative))
+            info = os.stat(path)
         except OSError:
-            info = None
-        if info is None or not stat.S_ISREG(info.st_mode):
+            return f"{relative} is missing"
+        if not stat.S_ISREG(info.st_mode):
             return f"{relative} is missing"
         if info.st_size != size:
             return f"{relative} changed size ({size} → {info.st_size} bytes)"
-        unchanged = len(recorded) > 2 and recorded[2] == info.st_mtime_ns
-        if sha256 is not None and not unchanged and file_sha256(workspace.absolute(relative)) != sha256:
+        if sha256 is not None and mtime_ns != info.st_mtime_ns and file_sha256(Path(path)) != sha256:
             return f"{relative} changed content (sha256)"
     return None
 
@@ -413,81 +431,189 @@ def _short(value: Any) -> str:
 
 @dataclass
 class _ParsedLog:
-    """The journal entries of one log file parsed so far, and where parsing stopped."""
+    """The journal of one log file parsed so far, and where parsing stopped."""
 
+    root: str  # the workspace the log lies in (listed paths are relative to it)
     inode: int
     offset: int  # bytes consumed: always just after a newline
     digest: str  # blake2b of the bytes consumed: if it changed, the log was rewritten, not appended to
-    entries: list[DoneEntry | OutcomeEntry]
+    signature: tuple[int, ...] = ()  # the log's inode, size, mtime_ns, ctime_ns when the index was written
+    lines: int = 0  # journal lines (DONE, FAILED, REJECTED, SKIPPED) parsed
     torn: int = 0  # DONE lines cut short by a kill (they never count)
-    hashes: dict[str, tuple[int, int, str]] = field(default_factory=dict)  # path -> size, mtime_ns, sha256 recorded
+    stages: dict[str, StageLog | bytes] = field(default_factory=dict)  # bytes: from the index, decoded when asked
+    entries: list[DoneEntry | OutcomeEntry] | None = field(default_factory=list)  # every line; None: not read yet
+    hashes: dict[str, tuple[int, int, str]] | None = None  # relpath -> size, mtime_ns, sha256; None: not built yet
+    shapes: dict[tuple, tuple] = field(default_factory=dict)  # interned key tuples of the stage logs
+
+    def stage(self, name: str) -> StageLog:
+        """One stage's log, decoded from the index on first use."""
+        log = self.stages.get(name)
+        if isinstance(log, bytes):
+            log = _decode_stage(name, log)
+        elif log is None:
+            log = StageLog(name)
+        self.stages[name] = log
+        return log
+
+
+class _BrokenIndex(Exception):
+    """A stage in the index did not decode: the log is parsed again from its start."""
 
 
 _PARSED: dict[Path, _ParsedLog] = {}
 _PARSED_LOCK = threading.Lock()
 
 
-def read_journal(log_path: Path) -> list[DoneEntry | OutcomeEntry]:
-    """Every journal line of ``log_path`` in order (ordinary events and torn lines left out).
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a log or index is turned into columns (or walked).
+
+    Their 100k-row lists and tuples hold no cycles, but each few hundred new ones
+    start a collection that walks every object made so far: loading the index of
+    100k units took twice as long with it.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def stage_log(log_path: Path, stage: str) -> StageLog:
+    """The latest DONE and outcome line per unit of ``stage``, as the log holds them now.
 
     The log is parsed once per process: later calls parse only the lines appended
     since (the log only grows; a replaced or rewritten file is parsed again from
-    the start), so the several journals a run opens cost one pass over the log.
-    Across processes, ``logs/.journal-index`` (see ``_load_index``) holds the parsed
-    entries, so a rerun or ``status`` on a log of 100k units parses only what was
-    appended since the index was written.
+    the start). Across processes, ``logs/.journal-index`` (see ``_load_index``)
+    holds the stage logs, so a rerun or ``status`` on a log of 100k units parses
+    only what was appended since the index was written. The log returned is not
+    changed by later reads (they work on a copy), so a Journal keeps what it read.
     """
-    return list(_parsed(Path(log_path)).entries)
+    return _read(Path(log_path), lambda parsed: parsed.stage(stage))
+
+
+def stage_logs(log_path: Path) -> dict[str, StageLog]:
+    """``stage_log`` of every stage with a journal line."""
+    return _read(Path(log_path), lambda parsed: {name: parsed.stage(name) for name in list(parsed.stages)})
+
+
+def journal_line_count(log_path: Path) -> int:
+    """How many journal lines (DONE, FAILED, REJECTED, SKIPPED) the log holds."""
+    return _read(Path(log_path), lambda parsed: parsed.lines)
+
+
+def read_journal(log_path: Path) -> list[DoneEntry | OutcomeEntry]:
+    """Every journal line of ``log_path`` in order (ordinary events and torn lines left out).
+
+    The lines are kept from this process's parse; when the stage logs came from the
+    index, the log is read once more, from its start, the first time this is asked.
+    """
+    return _read(Path(log_path), lambda parsed: list(_all_entries(Path(log_path), parsed)))
 
 
 def torn_done_lines(log_path: Path) -> int:
     """How many DONE lines of the log were cut short by a kill (``status`` reports them)."""
-    return _parsed(Path(log_path)).torn
+    return _read(Path(log_path), lambda parsed: parsed.torn)
 
 
-def _parsed(path: Path) -> _ParsedLog:
+def _read(path: Path, use: Any) -> Any:
+    """``use`` applied to the log parsed up to now; an index that turns out damaged is dropped."""
+    with _PARSED_LOCK:
+        try:
+            return use(_parsed(path))
+        except _BrokenIndex:
+            return use(_parsed(path, fresh=True))
+
+
+def _parsed(path: Path, fresh: bool = False) -> _ParsedLog:
+    root = str(path.parent.parent)  # <workspace>/logs/log.txt
     try:
         info = path.stat()
     except FileNotFoundError:
-        return _ParsedLog(0, 0, "", [])
+        return _ParsedLog(root, 0, 0, "")
     key = path.resolve()
-    with _PARSED_LOCK, open(path, "rb") as handle:
-        parsed = _PARSED.get(key) or _load_index(path)
+    with open(path, "rb") as handle:
+        parsed = None if fresh else _PARSED.get(key) or _load_index(path)
+        if parsed is not None and parsed.signature and parsed.signature == _log_signature(info):
+            _PARSED[key] = parsed
+            return parsed  # the very file and bytes parsed: nothing appended, nothing to hash
         hasher = _prefix_hasher(handle, parsed) if parsed is not None and parsed.inode == info.st_ino else None
         if parsed is None or hasher is None:
-            parsed, hasher = _ParsedLog(info.st_ino, 0, "", []), hashlib.blake2b()
+            parsed, hasher = _ParsedLog(root, info.st_ino, 0, ""), hashlib.blake2b()
         _PARSED[key] = parsed
         handle.seek(parsed.offset)
         data = handle.read()
-        complete = data[:data.rfind(b"\n") + 1]  # a line still being written waits for the next call
-        lines = complete.decode("utf-8", errors="replace").splitlines()
-        root = str(path.parent.parent)  # <workspace>/logs/log.txt
-        for line in lines:
-            entry = parse_journal_line(line)
-            if entry is not None:
-                parsed.entries.append(entry)
-                _remember_hashes(parsed, root, entry)
-            elif f" | {DONE_LEVEL}    | " in line:
-                parsed.torn += 1
-        hasher.update(complete)
-        parsed.offset += len(complete)
-        parsed.digest = hasher.hexdigest()
-        if len(lines) >= INDEX_MIN_NEW_LINES:
-            _save_index(path, parsed)
-        return parsed
+        after = os.fstat(handle.fileno())
+    complete = data[:data.rfind(b"\n") + 1]  # a line still being written waits for the next call
+    lines = complete.decode("utf-8", errors="replace").splitlines()
+    with gc_paused():
+        _append(parsed, lines)
+    hasher.update(complete)
+    parsed.offset += len(complete)
+    parsed.digest = hasher.hexdigest()
+    parsed.signature = _log_signature(after) if after.st_size == parsed.offset else ()
+    if len(lines) >= INDEX_MIN_NEW_LINES:
+        _save_index(path, parsed)
+    return parsed
 
 
-def _remember_hashes(parsed: _ParsedLog, root: str, entry: DoneEntry | OutcomeEntry) -> None:
-    """Note the sha256 of every file a DONE entry recorded with its size and modification time."""
-    for relative, recorded in getattr(entry, "files", {}).items():
-        if len(recorded) > 2 and recorded[1]:
-            parsed.hashes[os.path.join(root, relative)] = (recorded[0], recorded[2], recorded[1])
+def _append(parsed: _ParsedLog, lines: list[str]) -> None:
+    """Add the journal lines among ``lines`` to the stage logs (copies of them: see ``stage_log``)."""
+    copied: set[str] = set()
+    for line in lines:
+        entry = parse_journal_line(line)
+        if entry is None:
+            parsed.torn += f" | {DONE_LEVEL}    | " in line
+            continue
+        if entry.stage not in copied:
+            parsed.stages[entry.stage] = parsed.stage(entry.stage).copy()
+            copied.add(entry.stage)
+        parsed.stages[entry.stage].add(entry, parsed.lines, parsed.shapes)
+        parsed.lines += 1
+        if parsed.entries is not None:
+            parsed.entries.append(entry)
+        if parsed.hashes is not None and isinstance(entry, DoneEntry):
+            _remember_hashes(parsed.hashes, flat_files(entry.files))
+
+
+def _all_entries(path: Path, parsed: _ParsedLog) -> list[DoneEntry | OutcomeEntry]:
+    """Every journal line up to where ``parsed`` stopped (parsed again if they came from the index)."""
+    if parsed.entries is None:
+        with open(path, "rb") as handle:
+            text = handle.read(parsed.offset).decode("utf-8", errors="replace")
+        parsed.entries = [entry for entry in map(parse_journal_line, text.splitlines()) if entry is not None]
+    return parsed.entries
+
+
+def _remember_hashes(hashes: dict[str, tuple[int, int, str]], flat: tuple) -> None:
+    """Note the sha256 of every file of a flat listing recorded with its size and modification time."""
+    fields = iter(flat)
+    for relative, size, sha256, mtime_ns in zip(fields, fields, fields, fields):  # FILE_FIELDS at a time
+        if sha256 and mtime_ns is not None:
+            hashes[relative] = (size, mtime_ns, sha256)
+
+
+def _recorded_hashes(parsed: _ParsedLog) -> dict[str, tuple[int, int, str]]:
+    """Every hashed file the stage logs list, by path relative to the workspace (built on first use)."""
+    if parsed.hashes is None:
+        hashes: dict[str, tuple[int, int, str]] = {}
+        for name in list(parsed.stages):
+            for flat in parsed.stage(name).done_files:
+                _remember_hashes(hashes, flat)
+        parsed.hashes = hashes
+    return parsed.hashes
 
 
 def _known_sha256(path: str) -> str | None:
     """The sha256 a parsed journal recorded for ``path``, if its size and time are still the recorded ones."""
-    with _PARSED_LOCK:
-        known = [parsed.hashes.get(path) for parsed in _PARSED.values()]
+    try:
+        with _PARSED_LOCK:
+            known = [_recorded_hashes(parsed).get(path[len(parsed.root) + 1:]) for parsed in _PARSED.values()
+                     if path.startswith(f"{parsed.root}/")]
+    except _BrokenIndex:
+        return None
     for recorded in known:
         if recorded is not None:
             try:
@@ -499,10 +625,16 @@ def _known_sha256(path: str) -> str | None:
     return None
 
 
+def _log_signature(info: os.stat_result) -> tuple[int, ...]:
+    """What changes when a file is written to: a log with the signature recorded when it was
+    parsed holds the bytes parsed, and is not read again."""
+    return info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns
+
+
 def _prefix_hasher(handle: Any, parsed: _ParsedLog) -> Any:
     """A blake2b over the log's first ``parsed.offset`` bytes if they are still the bytes parsed
     (the log was only appended to since), else None. Hashing reads the log once
-    (~0.1 s per 100 MB); parsing it again would cost ten times that."""
+    (~0.3 s per 100 MB); parsing it again would cost fifty times that."""
     hasher = hashlib.blake2b()
     remaining = parsed.offset
     handle.seek(0)
@@ -516,11 +648,9 @@ def _prefix_hasher(handle: Any, parsed: _ParsedLog) -> Any:
 
 
 class _IndexUnpickler(pickle.Unpickler):
-    """Loads only what an index holds (journal entries, builtins): nothing else can be constructed."""
+    """Loads builtins only (str, int, float, None, list, tuple, dict, bytes): no class can be constructed."""
 
     def find_class(self, module: str, name: str) -> Any:
-        if module == __name__ and name in ("DoneEntry", "OutcomeEntry", "_ParsedLog"):
-            return globals()[name]
         raise pickle.UnpicklingError(f"{module}.{name} does not belong in a journal index")
 
 
@@ -529,17 +659,44 @@ def _index_path(log_path: Path) -> Path:
 
 
 def _load_index(log_path: Path) -> _ParsedLog | None:
-    """The entries parsed from the start of ``log_path`` by an earlier process, if its index is readable.
+    """The stage logs parsed from the start of ``log_path`` by an earlier process, if its index is readable.
 
     Only a cache: it is checked against the log (same file, same bytes where it stopped)
-    and ignored when anything is off, so deleting it is always safe.
+    and ignored when anything is off (missing, truncated, another version, not ours), so
+    deleting it is always safe. Each stage is decoded only when asked for.
     """
     try:
-        with open(_index_path(log_path), "rb") as handle:
-            version, parsed = _IndexUnpickler(handle).load()
+        with open(_index_path(log_path), "rb") as handle, gc_paused():
+            magic, version, head, stages = _IndexUnpickler(handle).load()
+        inode, offset, digest, signature, lines, torn = head
+        if magic != INDEX_MAGIC or version != INDEX_VERSION or not isinstance(stages, dict) \
+                or not all(isinstance(name, str) and isinstance(blob, bytes) for name, blob in stages.items()) \
+                or not all(isinstance(value, int) for value in (inode, offset, lines, torn, *signature)):
+            return None
     except Exception:  # noqa: BLE001 - a missing, old or damaged cache is simply not used
         return None
-    return parsed if version == INDEX_VERSION and isinstance(parsed, _ParsedLog) else None
+    return _ParsedLog(str(log_path.parent.parent), inode, offset, str(digest), tuple(signature), lines, torn,
+                      dict(stages), entries=None)
+
+
+def _decode_stage(name: str, blob: bytes) -> StageLog:
+    """One stage of the index; _BrokenIndex unless it holds exactly StageLog's columns, of one length."""
+    try:
+        with gc_paused():
+            columns = _IndexUnpickler(io.BytesIO(blob)).load()
+        if columns.keys() != StageLog(name).__dict__.keys() - {"stage"}:
+            raise ValueError(f"not the columns of a stage log: {sorted(columns)}")
+        log = StageLog(name, **columns)
+    except Exception as error:  # noqa: BLE001 - damaged: the log is parsed instead
+        raise _BrokenIndex(name) from error
+    if not log.is_consistent():
+        raise _BrokenIndex(name)
+    return log
+
+
+def _encode_stage(log: StageLog) -> bytes:
+    return pickle.dumps({name: value for name, value in vars(log).items() if name != "stage"},
+                        protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def _save_index(log_path: Path, parsed: _ParsedLog) -> None:
@@ -547,8 +704,10 @@ def _save_index(log_path: Path, parsed: _ParsedLog) -> None:
     target = _index_path(log_path)
     tmp = temp_name(target)
     try:
+        head = (parsed.inode, parsed.offset, parsed.digest, parsed.signature, parsed.lines, parsed.torn)
+        stages = {name: log if isinstance(log, bytes) else _encode_stage(log) for name, log in parsed.stages.items()}
         with open(tmp, "wb") as handle:
-            pickle.dump((INDEX_VERSION, parsed), handle, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump((INDEX_MAGIC, INDEX_VERSION, head, stages), handle, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, target)
     except OSError:  # a read-only or full disk: the log is still read, only slower
         tmp.unlink(missing_ok=True)
