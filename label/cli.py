@@ -156,6 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
     filters.add_argument("--min-music-tonality", type=non_negative_float, default=th.min_music_tonality,
                          help="music: a window without speech whose tonality (share of spectral energy in "
                               "the strongest 5 %% of bins) is at least this")
+    filters.add_argument("--min-snr", type=float, default=th.min_snr_db, metavar="DB",
+                         help="low_snr: the window's speech-to-noise ratio, estimated from its waveform "
+                              "(WADA-SNR), below this many dB [default: off (-20, the estimator's floor): bench/label_snr.py "
+                              "measured no gain; 8 keeps about half the noisy windows at a lower CER]")
     filters.add_argument("--max-no-speech-prob", type=non_negative_float, default=th.max_no_speech_prob,
                          help="no_speech: Whisper's no-speech probability above this while the window's "
                               f"mean token log-probability is below {th.no_speech_max_logprob} (Whisper's rule)")
@@ -277,6 +281,7 @@ def options_from(args: argparse.Namespace) -> LabelOptions:
     thresholds = FilterThresholds(
         min_speech_ratio=args.min_speech_ratio, max_no_speech_prob=args.max_no_speech_prob,
         min_vad_voice_seconds=args.min_vad_voice_seconds, min_music_tonality=args.min_music_tonality,
+        min_snr_db=args.min_snr,
         max_compression_ratio=args.max_compression_ratio, min_avg_logprob=args.min_avg_logprob,
         min_word_prob=args.min_word_prob, min_agreement=args.min_agreement,
         max_ngram_repeats=args.max_ngram_repeats, min_unique_word_share=args.min_unique_word_share,

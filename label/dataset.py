@@ -37,7 +37,7 @@ from whcore.workspace import Workspace
 
 QUALITY_COLUMNS = ("language", "language_prob", "avg_logprob", "mean_word_prob", "min_word_prob",
                    "no_speech_prob", "compression_ratio", "chars_per_second", "speech_ratio", "vad_speech_prob",
-                   "vad_speech_seconds", "vad_voice_seconds", "tonality", "reference_cer")
+                   "vad_speech_seconds", "vad_voice_seconds", "tonality", "snr_db", "reference_cer")
 # One line per column of metadata.csv, printed in the dataset card.
 COLUMN_MEANINGS = {
     "file_name": "the window's audio file (16 kHz mono WAV), under the split's folder",
@@ -60,6 +60,8 @@ COLUMN_MEANINGS = {
     "vad_voice_seconds": "seconds of the window Silero VAD finds speech-like (probability >= 0.15): the speaking "
                          "rate's time base and the no-speech/music rule's measure",
     "tonality": "median share of a frame's spectral energy in its strongest 5 % of bins (music is high)",
+    "snr_db": "speech-to-noise ratio of the window in dB, estimated from its waveform (WADA-SNR; noise and "
+              "music beds lower it, clean speech reaches the 100 dB ceiling)",
     "reference_cer": "CER of the label against the creator subtitles, where there are some",
 }
 CONFIDENCE_BINS = (0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0001)  # histogram edges of 0-1 signals

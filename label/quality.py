@@ -67,7 +67,8 @@ def label_record(window: WindowRecord, decode: WindowDecode, measures: AudioMeas
         vad_speech_prob=None if vad is None else round(vad.speech_prob, 4),
         vad_speech_seconds=None if vad is None else round(vad.speech_seconds, 3),
         vad_voice_seconds=None if vad is None else round(vad.voice_seconds, 3),
-        tonality=None if measures is None else round(measures.tonality, 4))
+        tonality=None if measures is None else round(measures.tonality, 4),
+        snr_db=None if measures is None or measures.snr_db is None else round(measures.snr_db, 2))
 
 
 def _rounded(value: float | None) -> float | None:

@@ -3,7 +3,8 @@
 Hours per source, kept/rejected windows by reason, and the distributions of
 the confidence signals (mean and minimum word probability, average
 log-probability, and the agreement with ``--check-model`` where one ran), of
-the speaking rate, Silero's speech probability and the tonality, kept vs rejected: a threshold that
+the speaking rate, Silero's speech probability, the tonality and the estimated
+speech-to-noise ratio, kept vs rejected: a threshold that
 cuts through the kept mass, or rejected windows piled up at high confidence,
 shows at a glance. matplotlib's Agg backend draws without a display.
 """
@@ -28,7 +29,7 @@ MAX_SOURCES_SHOWN = 30
 def draw_report(records: Sequence[LabelRecord], path: Path) -> Path:
     """Write the report PNG to ``path`` atomically and return it."""
     checked = any(r.agreement is not None for r in records)
-    rows = 5 if checked else 4
+    rows = 6 if checked else 5
     figure, axes = plt.subplots(rows, 2, figsize=(12, 4 * rows))
     hours: dict[str, float] = collections.defaultdict(float)
     for record in records:
@@ -49,10 +50,12 @@ def draw_report(records: Sequence[LabelRecord], path: Path) -> Path:
               (axes[2, 0], "avg_logprob", "average log-probability"),
               (axes[2, 1], "chars_per_second", "speaking rate (spoken characters / s of speech)"),
               (axes[3, 0], "vad_speech_prob", "Silero VAD speech probability"),
-              (axes[3, 1], "tonality", "tonality (music is high)")]
+              (axes[3, 1], "tonality", "tonality (music is high)"),
+              (axes[4, 0], "snr_db", "estimated speech-to-noise ratio, dB (WADA-SNR)")]
     if checked:
-        panels.append((axes[4, 0], "agreement", "agreement with the check model (1 - CER)"))
-        draw_agreement_scatter(axes[4, 1], records)
+        panels.append((axes[5, 0], "agreement", "agreement with the check model (1 - CER)"))
+        draw_agreement_scatter(axes[5, 1], records)
+    axes[4, 1].axis("off")
     for ax, attribute, title in panels:
         kept = [getattr(r, attribute) for r in records if r.kept and getattr(r, attribute) is not None]
         rejected = [getattr(r, attribute) for r in records if not r.kept and getattr(r, attribute) is not None]

@@ -146,6 +146,9 @@ class LabelRecord(_JsonRecord):
     # share of each 32 ms frame's spectral energy in its strongest 5 % of bins, median over the
     # frames with sound (label/music.py): high for music's steady harmonics; None where not measured
     tonality: float | None = None
+    # speech-to-noise ratio in dB estimated blind from the waveform (WADA-SNR, label/snr.py):
+    # noise, hum and music beds lower it; None where not measured or digitally silent
+    snr_db: float | None = None
     # 1 - CER between this text and a second model's text for the window (label --check-model);
     # None when no check model ran
     agreement: float | None = None
