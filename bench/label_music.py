@@ -160,6 +160,11 @@ def main() -> int:
     parser.add_argument("--snr", type=float, nargs="+", default=[10.0, 0.0], help="speech-to-music ratios, dB")
     parser.add_argument("--music-windows", type=int, default=12, help="10 s windows taken from each track")
     parser.add_argument("--prompts", type=int, default=60, help="recorded prompts, one per quiet window")
+    parser.add_argument("--clips", type=int, default=None,
+                        help="real clips in the speech conditions (every k-th of the 80) [all]")
+    parser.add_argument("--only", nargs="+", default=None, metavar="CONDITION",
+                        help="run only these conditions (speech clean, speech + music S dB, music, loops, claps, "
+                             "hiss, prompts) [all]")
     parser.add_argument("--refilter", action="store_true",
                         help="labelled workspace: re-measure and re-filter the stored decodes, decode nothing")
     args = parser.parse_args()
@@ -167,6 +172,8 @@ def main() -> int:
     cache = Path(os.environ.get("WHISPER_HARVEST_CACHE", Path.home() / ".cache" / "whisper-harvest"))
     root = debian_root(cache / "bench-real-audio")
     clips = real_clips(cache / "bench-real-speech")
+    if args.clips:
+        clips = clips[:: max(1, len(clips) // args.clips)][: args.clips]
     truth = {(sanitize_id(c.path.stem), 0): c.reference for c in clips}
     tracks: dict[str, np.ndarray] = {}
     speech: list[np.ndarray] = []
@@ -193,6 +200,8 @@ def main() -> int:
                    ("hiss", lambda: [AudioSource("hiss", hiss(root, 30.0))], None, WINDOW_SECONDS, []),
                    ("prompts", lambda: [prompt_source(root, args.prompts)], None, WINDOW_SECONDS, [])]
     results, wall = {}, {}
+    if args.only:
+        conditions = [c for c in conditions if c[0] in args.only]
     for name, sources, condition_truth, window, extra in conditions:
         folder = base / sanitize_id(name.replace(" ", "_").replace("+", "and"))
         if args.refilter:
