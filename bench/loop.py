@@ -266,8 +266,9 @@ def harvest_and_segment(workspace: Path, files: list[Path], log: Path) -> None:
     run_stage(["segment", "--workspace", str(workspace), "--window", str(WINDOW_S), "--overlap", "0"], log)
 
 
-def label(workspace: Path, model: str, log: Path) -> list[LabelRecord]:
-    run_stage(["label", "--workspace", str(workspace), "--model", model, "--language", LANGUAGE], log)
+def label(workspace: Path, model: str, log: Path, *options: str) -> list[LabelRecord]:
+    """``python -m label`` with ``model`` (and any further ``options``); returns every window's record."""
+    run_stage(["label", "--workspace", str(workspace), "--model", model, "--language", LANGUAGE, *options], log)
     records = []
     for path in sorted((workspace / "labels").glob("*.jsonl")):
         records += [LabelRecord.from_dict(row) for row in read_jsonl(path)]
