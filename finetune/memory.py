@@ -148,8 +148,9 @@ class MemoryEstimate:
     optimizer_state: int  # after the first optimizer step
     trainable_params: int
     total_params: int
-    # peak of each phase: "setup", "forward" (its regions "forward:encoder", "forward:decoder",
-    # "forward:head"), "backward", "optimizer"
+    # peak of each phase: "setup", "forward" and its regions ("forward:encoder", "forward:decoder",
+    # "forward:head", "forward:outputs"), "backward" and its regions ("backward:decoder",
+    # "backward:encoder"), "optimizer" (see memory._regions)
     phase_peaks: dict[str, int] = field(default_factory=dict)
 
     @property
