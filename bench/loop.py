@@ -655,9 +655,8 @@ def main() -> int:
             arms_now = student_arms if run == 1 else [a for a in student_arms if a != 1]
             results += run_student(spec, arms_now, base, corpus, episodes, records, held, general_set,
                                    settings, run, log, student)
-    for r in results:  # arm 1 is the same model in every run
-        if r.arm == 1:
-            results += [dataclasses.replace(r, run=k) for k in range(2, args.runs + 1)]
+    # arm 1 is the same model in every run (a snapshot: appending while iterating never ended)
+    results += [dataclasses.replace(r, run=k) for r in list(results) if r.arm == 1 for k in range(2, args.runs + 1)]
     summarise(results, args.seed)
     print(f"\nsettings: steps {steps}, effective batch {args.effective_batch} x 30 s inputs, learning rate "
           f"per student as above, warm-up steps/10, seeds {args.seed}..{args.seed + args.runs - 1}; total "
