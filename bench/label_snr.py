@@ -37,16 +37,12 @@ from label.filters import FilterThresholds, apply_filters  # noqa: E402
 from label_music import label  # noqa: E402
 from label_quality import cer_of, real_clips, read_labels  # noqa: E402
 from label_workspace import AudioSource, build_workspace, decode_file, pink_noise  # noqa: E402
-from real_audio import debian_root, music_tracks  # noqa: E402
+from real_audio import debian_root, music_tracks, rms  # noqa: E402
 from whcore.records import SAMPLE_RATE, sanitize_id  # noqa: E402
 
 THRESHOLDS_DB = (-20.0, 0.0, 3.0, 5.0, 8.0, 10.0, 15.0)  # -20: the estimator's floor, i.e. no filter
 CONDITIONS = (("clean", None, None), ("white 10 dB", "white", 10.0), ("white 3 dB", "white", 3.0),
               ("pink 3 dB", "pink", 3.0), ("music 3 dB", "music", 3.0))
-
-
-def rms(audio: np.ndarray) -> float:
-    return float(np.sqrt(np.mean(np.square(audio, dtype=np.float64)))) + 1e-12
 
 
 def noisy(audio: np.ndarray, kind: str | None, snr_db: float | None, seed: int, music: list[np.ndarray]) -> np.ndarray:

@@ -6,20 +6,23 @@ configuration on a laptop CPU and whisper-large-v3 (32 + 32) four times that;
 ``finetune plan`` simulates up to a dozen configurations. Every quantity the
 simulation reports is a sum over tensors, and the encoder's (decoder's)
 layers are identical: each one adds the same weights, gradients, optimizer
-state and saved activations. So each quantity, and the peak of each phase of
-the step (forward, backward, optimizer), is a linear function of the two depths,
+state and saved activations. So each quantity, and the peak of each region of
+the step (``finetune.memory._regions``: encoder, decoder, head and loss in the
+forward, decoder and encoder in the backward, the optimizer), is a linear
+function of the two depths,
 
     q(e, d) = q(1, 1) + (e - 1) * [q(2, 1) - q(1, 1)] + (d - 1) * [q(1, 2) - q(1, 1)]
 
 and three shallow simulations give the deep one: 3-7x less work for small to
 large-v3. Models whose encoder and decoder are equally deep (all but turbo)
 need two: q(L) = q(1) + (L - 1) * [q(2) - q(1)]. The step's peak is the largest
-phase peak: which phase holds it changes with depth (backward for one or two
+region peak: which region holds it changes with depth (backward for one or two
 layers of whisper-small, forward from three on), so it is not itself linear.
 
 ``tests/test_finetune_memory.py`` checks the extrapolation against full
-simulations of whisper-tiny and -base across precisions, optimizers,
-checkpointing, LoRA and batches (they agree to the CUDA allocator's block).
+simulations of whisper-tiny cut to equal and to turbo-like depths, across
+precisions, optimizers, checkpointing, LoRA and batches (within 4 KiB; seen
+0-2 KiB); ``bench/plan.py`` checks whole plans of small to large-v3.
 """
 
 from __future__ import annotations

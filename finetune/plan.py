@@ -15,10 +15,10 @@ import argparse
 import math
 from typing import Sequence
 
+from finetune.depth import simulate_deep
 from finetune.memory import (ATTENTIONS, GIB, MAX_LABEL_TOKENS, MODEL_DIMS, OPTIMIZERS, StepSpec,
                              WhisperDims, dims_for_name, dims_from_config)
 from finetune.options import DEFAULT_EFFECTIVE_BATCH, DEFAULT_MODEL
-from finetune.depth import simulate_deep
 from finetune.planner import MARGIN, choose, describe
 from finetune.presets import bitsandbytes_available
 from whcore.cli import HelpFormatter, positive_float, positive_int
