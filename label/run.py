@@ -14,8 +14,10 @@ import collections
 import contextlib
 import csv
 import dataclasses
+import functools
 import hashlib
 import io
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
@@ -40,9 +42,10 @@ from whcore.atomic import read_jsonl, sweep_temp_files, write_jsonl
 from whcore import lock
 from whcore.cli import is_disk_full
 from whcore.errors import SourceError
-from whcore.journal import DATASET_UNIT, Journal, content_listing, file_sha256, source_unit
+from whcore.journal import DATASET_UNIT, Journal, ParamsDigester, content_listing, file_sha256, source_unit
 from whcore.publish import publish_folder
 from whcore.records import LabelRecord, SourceRecord, WindowRecord, covered_seconds, seconds_to_samples
+from whcore.skips import SkipLines
 from whcore.workspace import Workspace
 
 MODES = ("longform", "windows")
@@ -99,20 +102,25 @@ class RunSummary:
     report: Path | None = None
 
 
-def source_params(options: LabelOptions, manifest: Path) -> dict[str, Any]:
+def source_params(options: LabelOptions, manifest: Path | str) -> dict[str, Any]:
     """What shapes a source's labels (the model by its content, not only its name)."""
+    return params_digester(options).params(windows=file_sha256(manifest))
+
+
+@functools.lru_cache(maxsize=8)
+def params_digester(options: LabelOptions) -> ParamsDigester:
+    """``source_params`` without the manifest's digest, encoded once per options (100k sources)."""
     thresholds = dataclasses.asdict(options.thresholds)
     thresholds["disabled"] = sorted(options.thresholds.disabled)
     engine = options.engine
-    return ({
+    return ParamsDigester({
         "model": options.model, "model_dir": str(options.model_dir), "weights": options.model_identity,
         "language": options.language or "auto",
         "mode": options.mode, "backend": options.backend, "script": options.script, "text": options.text, "filters": thresholds,
         "beam_size": engine.beam_size if engine else 1, "compute_type": engine.compute_type if engine else "",
         "encoder": engine.encoder if engine and options.backend == "ct2" else "",
         "task": engine.task if engine else "transcribe", "probe": options.language_probe_windows,
-        "check_model": options.check_model_identity,
-        "windows": file_sha256(manifest)})
+        "check_model": options.check_model_identity}, ("windows",))
 
 
 def shard_of(source_id: str, shard_count: int) -> int:
@@ -123,7 +131,7 @@ def shard_of(source_id: str, shard_count: int) -> int:
 def segmented_sources(workspace: Workspace) -> list[str]:
     """Sources segment finished (DONE line and manifest present), sorted."""
     done = Journal(workspace, "segment").source_entries()
-    return sorted(sid for sid in done if workspace.windows_manifest_path(sid).is_file())
+    return sorted(sid for sid in done if os.path.isfile(workspace.windows_manifest_name(sid)))
 
 
 def read_source_record(workspace: Workspace, source_id: str) -> SourceRecord | None:
@@ -338,15 +346,31 @@ def pending_sources(workspace: Workspace, options: LabelOptions, journal: Journa
                     summary: RunSummary, log: Any) -> list[str]:
     """This shard's sources not yet labelled with these params (the others go into ``summary``)."""
     pending = []
+    skips = SkipLines(log, "already labelled")
+    digester = params_digester(options)
     for source_id in sources:
-        if shard_of(source_id, options.shard_count) != options.shard_index:
+        if options.shard_count > 1 and shard_of(source_id, options.shard_count) != options.shard_index:
             summary.other_shards.append(source_id)
-        elif journal.is_done(source_unit(source_id), source_params(options, workspace.windows_manifest_path(source_id))):
-            log.info(f"{source_id}: already labelled, skipping")
+        elif is_labelled(workspace, journal, digester, source_id, options):
+            skips.line(f"{source_id}: already labelled, skipping")
             summary.skipped.append(source_id)
         else:
             pending.append(source_id)
+    skips.close()
     return pending
+
+
+def is_labelled(workspace: Workspace, journal: Journal, digester: ParamsDigester, source_id: str,
+                options: LabelOptions) -> bool:
+    """Whether the source's labels are done with these options; the journal says why not, once.
+
+    The digest alone answers for the sources that are done (100k of them on a rerun);
+    the full params are built only for the others, to name what changed.
+    """
+    unit, manifest = source_unit(source_id), workspace.windows_manifest_name(source_id)
+    if journal.stale_reason(unit, digester.digest(windows=file_sha256(manifest))) is None:
+        return True
+    return journal.is_done(unit, source_params(options, manifest))
 
 
 def publish_labels(workspace: Workspace, options: LabelOptions, journal: Journal, source_id: str,
@@ -395,7 +419,7 @@ def dataset_lock(workspace: Workspace) -> Iterator[None]:
 def unlabelled_sources(workspace: Workspace, options: LabelOptions, sources: Sequence[str]) -> list[str]:
     journal = Journal(workspace, "label")  # re-read: other shards may have finished meanwhile
     return [sid for sid in sources
-            if not journal.is_done(source_unit(sid), source_params(options, workspace.windows_manifest_path(sid)))]
+            if not is_labelled(workspace, journal, params_digester(options), sid, options)]
 
 
 def dataset_settings(options: LabelOptions) -> dict[str, Any]:

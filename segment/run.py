@@ -13,7 +13,9 @@ sources keep both cores busy while Python only cuts and writes.
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import re
 import shutil
 import traceback
@@ -27,9 +29,10 @@ from tqdm import tqdm
 
 from whcore.cli import disk_full_message, is_disk_full
 from whcore.errors import SourceError
-from whcore.journal import Journal, source_unit
+from whcore.journal import Journal, ParamsDigester, source_unit
 from whcore.publish import publish_folder, sweep_stale
 from whcore.records import SAMPLE_RATE, SourceRecord, WindowRecord, samples_to_seconds
+from whcore.skips import SkipLines
 from whcore.window_audio import FLAC_FORMAT, WAV_FORMAT
 from whcore.workspace import Workspace, require_sources
 
@@ -71,19 +74,72 @@ class TooShortError(SourceError):
 
 def unit_params(record: SourceRecord, options: SegmentOptions) -> dict[str, Any]:
     """What decides this source's windows (journal params): its audio and the options."""
+    return params_digester(options).params(audio=record.audio_path, sha256=record.sha256)
+
+
+@functools.lru_cache(maxsize=4)
+def params_digester(options: SegmentOptions) -> ParamsDigester:
+    """``unit_params`` without the source's audio path and sha256, encoded once per run (100k sources)."""
     plan = options.plan
-    return {"window_s": samples_to_seconds(plan.window), "overlap_s": samples_to_seconds(plan.window - plan.hop),
-            "min_tail_s": samples_to_seconds(plan.min_tail), "snap_s": samples_to_seconds(plan.snap),
-            "vad_mode": options.vad_mode, "rate_hz": SAMPLE_RATE, "audio": record.audio_path,
-            "sha256": record.sha256, "format": OUTPUT_FORMAT,
-            # absent for WAV windows, so workspaces cut before the FLAC store keep their DONE lines
-            **({"store": options.store} if options.store != WAV_FORMAT else {})}
+    return ParamsDigester({
+        "window_s": samples_to_seconds(plan.window), "overlap_s": samples_to_seconds(plan.window - plan.hop),
+        "min_tail_s": samples_to_seconds(plan.min_tail), "snap_s": samples_to_seconds(plan.snap),
+        "vad_mode": options.vad_mode, "rate_hz": SAMPLE_RATE, "format": OUTPUT_FORMAT,
+        # absent for WAV windows, so workspaces cut before the FLAC store keep their DONE lines
+        **({"store": options.store} if options.store != WAV_FORMAT else {})}, ("audio", "sha256"))
 
 
-def load_sources(workspace: Workspace, journal: Journal) -> tuple[list[SourceRecord], list[SourceOutcome]]:
-    """Readable source records, plus a failure for each record that is not."""
-    records, failures = [], []
-    for path in require_sources(workspace):
+def record_signature(path: str) -> str | None:
+    """Inode, size and modification time (ns) of a source record, as one string (one object per
+    DONE line in the journal index, not four); None if it cannot be stat'ed.
+
+    Taken before the record is read and kept in its DONE line: while they are unchanged
+    the record still says what the DONE line's params were made from, so a rerun need
+    not read it (``skip_unchanged``). A rewrite (harvest replaces records by rename)
+    changes the inode.
+    """
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return f"{info.st_ino}:{info.st_size}:{info.st_mtime_ns}"
+
+
+def skip_unchanged(workspace: Workspace, options: SegmentOptions, journal: Journal, names: list[str],
+                   skips: SkipLines) -> dict[str, float]:
+    """Sources done with these options whose record is unchanged and whose windows are intact,
+    found without reading their records: source id -> seconds cut.
+
+    A rerun over 100k finished sources spent most of its time reading 100k JSON records
+    to rebuild params the journal already holds in clear. Anything this cannot vouch
+    for (an older DONE line without the record's signature, a changed record, missing
+    windows) is left to the normal path, which reads the record.
+    """
+    entries = journal.entries()
+    digester = params_digester(options)
+    folder = str(workspace.sources_dir)
+    skipped: dict[str, float] = {}
+    for name in names:
+        source_id = name[:-len(".json")]
+        entry = entries.get(source_unit(source_id))
+        recorded = None if entry is None else entry.extra_value("record")
+        if recorded is None or recorded != record_signature(f"{folder}/{name}"):
+            continue
+        digest = digester.digest(audio=entry.option_value("audio"), sha256=entry.option_value("sha256"))
+        if journal.stale_reason(entry.unit, digest) is None:
+            skipped[source_id] = float(entry.extra_value("seconds") or 0.0)
+            skips.line(f"skip {source_id}: already segmented with these options "
+                       f"({entry.extra_value('windows', '?')} windows)")
+    return skipped
+
+
+def load_sources(workspace: Workspace, journal: Journal, names: list[str]
+                 ) -> tuple[list[SourceRecord], dict[str, str | None], list[SourceOutcome]]:
+    """Readable source records of the record files ``names``, each record's signature (taken before
+    it was read), plus a failure for each record that is not."""
+    records, signatures, failures = [], {}, []
+    for path in (workspace.sources_dir / name for name in names):
+        signature = record_signature(str(path))
         try:
             record = SourceRecord.read(path)
         except (OSError, ValueError, TypeError, AttributeError) as error:
@@ -103,7 +159,8 @@ def load_sources(workspace: Workspace, journal: Journal) -> tuple[list[SourceRec
             failures.append(SourceOutcome(record.source_id, "failed", error=message))
             continue
         records.append(record)
-    return records, failures
+        signatures[record.source_id] = signature
+    return records, signatures, failures
 
 
 def known_seconds(record: SourceRecord) -> float | None:
@@ -117,9 +174,10 @@ def sweep_staging(workspace: Workspace) -> None:
     if not workspace.windows_dir.is_dir():
         return
     sweep_stale(workspace.windows_dir)
-    for folder in workspace.windows_dir.iterdir():
-        if folder.is_dir() and folder.name.startswith(LEGACY_OLD_PREFIX):
-            shutil.rmtree(folder)
+    with os.scandir(workspace.windows_dir) as entries:  # names first: a stat per folder costs at 100k sources
+        legacy = [entry.path for entry in entries if entry.name.startswith(LEGACY_OLD_PREFIX) and entry.is_dir()]
+    for folder in legacy:
+        shutil.rmtree(folder)
 
 
 def cut_source(workspace: Workspace, record: SourceRecord, options: SegmentOptions,
@@ -166,13 +224,18 @@ def open_store(options: SegmentOptions, staging: Path) -> WindowWriter | FlacSto
 
 
 def segment_source(workspace: Workspace, record: SourceRecord, options: SegmentOptions, journal: Journal,
-                   log: Any, advance: Callable[[float], None]) -> SourceOutcome:
-    """Cut one source unless the journal says it is done with these options."""
+                   log: Any, advance: Callable[[float], None], signature: str | None = None,
+                   skips: SkipLines | None = None) -> SourceOutcome:
+    """Cut one source unless the journal says it is done with these options.
+
+    ``signature`` is the record file's ``record_signature`` from before it was read
+    (kept in the DONE line, so the next rerun can skip this source unread).
+    """
     source_id, unit = record.source_id, source_unit(record.source_id)
     params = unit_params(record, options)
     if journal.is_done(unit, params):
         count = journal.entries()[unit].extra.get("windows", "?")
-        log.info(f"skip {source_id}: already segmented with these options ({count} windows)")
+        (skips.line if skips else log.info)(f"skip {source_id}: already segmented with these options ({count} windows)")
         advance(known_seconds(record) or 0.0)
         return SourceOutcome(source_id, "skipped")
     final_dir = workspace.source_windows_dir(source_id)
@@ -186,7 +249,8 @@ def segment_source(workspace: Workspace, record: SourceRecord, options: SegmentO
             files = writer.paths
     seconds = samples_to_seconds(samples)
     journal.mark_done(unit, params, files=[final_dir / f.name for f in files],
-                      hashed=[final_dir / MANIFEST_NAME], extra={"windows": len(windows), "seconds": seconds})
+                      hashed=[final_dir / MANIFEST_NAME], extra={"windows": len(windows), "seconds": seconds,
+                                                           "record": signature})
     log.info(f"segmented {source_id}: {len(windows)} windows from {seconds:.1f} s of audio")
     return SourceOutcome(source_id, "done", len(windows), seconds)
 
@@ -206,15 +270,22 @@ def source_failure(error: Exception) -> str:
 def segment_workspace(workspace: Workspace, options: SegmentOptions, journal: Journal,
                       log: Any) -> list[SourceOutcome]:
     """Segment every source of the workspace, ``options.jobs`` at a time; per-source errors are logged."""
-    records, outcomes = load_sources(workspace, journal)
+    names = require_sources(workspace)
+    skips = SkipLines(log, "already segmented with these options")
+    unread = skip_unchanged(workspace, options, journal, names, skips)
+    records, signatures, outcomes = load_sources(workspace, journal,
+                                                 [n for n in names if n[:-len(".json")] not in unread])
+    outcomes = [SourceOutcome(source_id, "skipped") for source_id in unread] + outcomes
     sweep_staging(workspace)
     known = [known_seconds(r) for r in records]
-    total = sum(known) if records and all(d for d in known) else None
+    total = sum(known) + sum(unread.values()) if (records or unread) and all(d for d in known) else None
     with tqdm(total=total, unit="s", unit_scale=True, desc="segment", disable=None) as bar:
+        bar.update(sum(unread.values()))
 
         def one(record: SourceRecord) -> SourceOutcome:
             try:
-                return segment_source(workspace, record, options, journal, log, bar.update)
+                return segment_source(workspace, record, options, journal, log, bar.update,
+                                      signatures.get(record.source_id), skips)
             except TooShortError as error:
                 journal.mark_skipped(source_unit(record.source_id), str(error))
                 return SourceOutcome(record.source_id, "skipped", error=str(error))
@@ -229,4 +300,5 @@ def segment_workspace(workspace: Workspace, options: SegmentOptions, journal: Jo
         else:
             with ThreadPoolExecutor(max_workers=min(options.jobs, len(records))) as pool:
                 outcomes += list(pool.map(one, records))
+    skips.close()
     return outcomes

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -285,3 +286,52 @@ def test_memory_stays_flat_on_a_long_source(python: str, tmp_path: Path, media: 
     assert len((workspace / "windows" / "talk" / "windows.jsonl").read_text().splitlines()) == 225
     assert long_peak < RSS_LIMIT_MIB
     assert long_peak - short_peak < RSS_GROWTH_LIMIT_MIB, (short_peak, long_peak)
+
+
+def test_a_rerun_reads_only_the_records_it_cannot_vouch_for(tmp_path: Path, media: dict[str, Path],
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unchanged record (same inode, size and time as its DONE line recorded) is not read
+    again; a rewritten one is read (and still skipped when it says the same); a changed one is
+    read and its source cut again; DONE lines of earlier versions (no record signature) still hold."""
+    import whcore.journal as journal_module
+    from segment.cli import main
+    from whcore.records import SourceRecord
+
+    workspace = new_workspace(tmp_path / "ws", {"talk": media["short"], "other": media["short"]})
+    assert main(["--workspace", str(workspace)]) == 0
+    before = mtimes(workspace)
+    reads: list[str] = []
+    real = SourceRecord.read.__func__
+    monkeypatch.setattr(SourceRecord, "read", classmethod(lambda cls, path: reads.append(Path(path).name)
+                                                          or real(cls, path)))
+    log = workspace / "logs" / "log.txt"
+
+    def rerun() -> str:
+        start = log.stat().st_size
+        assert main(["--workspace", str(workspace)]) == 0
+        return log.read_text(encoding="utf-8")[start:]
+
+    assert "skip talk" in rerun() and reads == [] and mtimes(workspace) == before
+
+    record = workspace / "sources" / "talk.json"
+    text = record.read_text(encoding="utf-8")
+    record.unlink()
+    record.write_text(text, encoding="utf-8")  # same content, new inode: as harvest replaces a record
+    assert "skip talk" in rerun() and reads == ["talk.json"] and mtimes(workspace) == before
+
+    for line in log.read_text(encoding="utf-8").splitlines():  # earlier versions' DONE lines: no signature
+        entry = parse_done_line(line)
+        assert entry is None or entry.stage != "segment" or entry.extra.get("record")
+    log.write_text(re.sub(r'"record": "[0-9:]+", ', "", log.read_text(encoding="utf-8")), encoding="utf-8")
+    (workspace / "logs" / ".journal-index").unlink(missing_ok=True)
+    journal_module._PARSED.clear()
+    reads.clear()
+    new = rerun()
+    assert "skip talk" in new and "skip other" in new and sorted(reads) == ["other.json", "talk.json"]
+    assert mtimes(workspace) == before
+
+    changed = json.loads(text)
+    changed["sha256"] = "0" * 64
+    record.write_text(json.dumps(changed), encoding="utf-8")
+    assert "source:talk: redo: sha256 changed" in rerun()
+    assert done_units(workspace).count("talk") == 2 and done_units(workspace).count("other") == 1

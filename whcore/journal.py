@@ -33,6 +33,7 @@ import gc
 import hashlib
 import io
 import json
+from json.encoder import encode_basestring_ascii as _json_str
 import os
 import pickle
 import stat
@@ -107,7 +108,7 @@ def legacy_unit(unit: str) -> str:
     return source_unit(unit)
 
 
-def file_sha256(path: Path) -> str:
+def file_sha256(path: Path | str) -> str:
     """Hex sha256 of a file, read in 1 MiB chunks (bounded memory).
 
     A file a parsed journal recorded with its sha256, size and modification time is
@@ -132,8 +133,58 @@ def content_listing(files: Mapping[str, list]) -> dict[str, list]:
 
 def params_digest(params: Mapping[str, Any]) -> str:
     """Short stable digest of the options that shape a unit's output."""
+    if isinstance(params, DigestedParams):
+        return params.digest
     text = json.dumps(params, sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+class DigestedParams(dict):
+    """Params that carry their ``params_digest`` already (made by ``ParamsDigester``; do not mutate)."""
+
+    digest: str
+
+
+class ParamsDigester:
+    """``params_digest`` of ``{**base, **per_unit}`` for many units, ``base`` encoded once.
+
+    label's params are its options plus one manifest digest per source, segment's its
+    options plus the source's audio path and sha256: at 100k sources, encoding the same
+    options again for every unit was most of a rerun's "what is done" check. The text
+    hashed is exactly what ``params_digest`` hashes (the slots are spliced into the
+    sorted JSON where their keys sort), so digests are equal (tested) and journals
+    written either way agree.
+    """
+
+    def __init__(self, base: Mapping[str, Any], keys: tuple[str, ...]) -> None:
+        self.base = dict(base)
+        self.keys = keys
+        slots = {key: f"\x00slot {i}\x00" for i, key in enumerate(keys)}
+        text = json.dumps({**self.base, **slots}, sort_keys=True, default=str)
+        self._parts: list[str] = []
+        self._order: list[str] = []
+        for key, slot in sorted(slots.items(), key=lambda item: text.index(json.dumps(item[1]))):
+            head, text = text.split(json.dumps(slot), 1)
+            self._parts.append(head)
+            self._order.append(key)
+        self._parts.append(text)
+
+    def params(self, **values: Any) -> DigestedParams:
+        """The full params for one unit, with their digest."""
+        params = DigestedParams(self.base, **values)
+        params.digest = self.digest(**values)
+        return params
+
+    def digest(self, **values: Any) -> str:
+        """``params_digest`` of the full params for one unit, without building them."""
+        if values.keys() != set(self.keys):
+            raise TypeError(f"expected values for {sorted(self.keys)}, got {sorted(values)}")
+        text = self._parts[0]
+        for key, part in zip(self._order, self._parts[1:]):
+            value = values[key]
+            # what json.dumps does for a str (ensure_ascii), minus its Python-level overhead
+            text += (_json_str(value) if type(value) is str else json.dumps(value, sort_keys=True, default=str)) + part
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 def clear_options(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -442,7 +493,8 @@ class _ParsedLog:
     torn: int = 0  # DONE lines cut short by a kill (they never count)
     stages: dict[str, StageLog | bytes] = field(default_factory=dict)  # bytes: from the index, decoded when asked
     entries: list[DoneEntry | OutcomeEntry] | None = field(default_factory=list)  # every line; None: not read yet
-    hashes: dict[str, tuple[int, int, str]] | None = None  # relpath -> size, mtime_ns, sha256; None: not built yet
+    hashes: dict[str, dict[str, tuple[int, int, str]]] = field(default_factory=dict)  # stage -> relpath -> size,
+    # mtime_ns, sha256 of the hashed files its DONE lines list; a stage's is built on first use
     shapes: dict[tuple, tuple] = field(default_factory=dict)  # interned key tuples of the stage logs
 
     def stage(self, name: str) -> StageLog:
@@ -574,8 +626,8 @@ def _append(parsed: _ParsedLog, lines: list[str]) -> None:
         parsed.lines += 1
         if parsed.entries is not None:
             parsed.entries.append(entry)
-        if parsed.hashes is not None and isinstance(entry, DoneEntry):
-            _remember_hashes(parsed.hashes, flat_files(entry.files))
+        if entry.stage in parsed.hashes and isinstance(entry, DoneEntry):
+            _remember_hashes(parsed.hashes[entry.stage], flat_files(entry.files))
 
 
 def _all_entries(path: Path, parsed: _ParsedLog) -> list[DoneEntry | OutcomeEntry]:
@@ -595,33 +647,41 @@ def _remember_hashes(hashes: dict[str, tuple[int, int, str]], flat: tuple) -> No
             hashes[relative] = (size, mtime_ns, sha256)
 
 
-def _recorded_hashes(parsed: _ParsedLog) -> dict[str, tuple[int, int, str]]:
-    """Every hashed file the stage logs list, by path relative to the workspace (built on first use)."""
-    if parsed.hashes is None:
-        hashes: dict[str, tuple[int, int, str]] = {}
-        for name in list(parsed.stages):
-            for flat in parsed.stage(name).done_files:
-                _remember_hashes(hashes, flat)
-        parsed.hashes = hashes
-    return parsed.hashes
+def _recorded_hashes(parsed: _ParsedLog, stage: str) -> dict[str, tuple[int, int, str]]:
+    """Every hashed file one stage's DONE lines list, by path relative to the workspace (built on first use)."""
+    hashes = parsed.hashes.get(stage)
+    if hashes is None:
+        hashes = {}
+        for flat in parsed.stage(stage).done_files:
+            _remember_hashes(hashes, flat)
+        parsed.hashes[stage] = hashes
+    return hashes
 
 
 def _known_sha256(path: str) -> str | None:
-    """The sha256 a parsed journal recorded for ``path``, if its size and time are still the recorded ones."""
+    """The sha256 a parsed journal recorded for ``path``, if its size and time are still the recorded ones.
+
+    The stages are searched in the order the log first names them, each one's table
+    built only when the ones before it do not list the file (label's rerun finds every
+    windows manifest in segment's, and never builds its own 100k-row table for them).
+    """
+    info = None
     try:
         with _PARSED_LOCK:
-            known = [_recorded_hashes(parsed).get(path[len(parsed.root) + 1:]) for parsed in _PARSED.values()
-                     if path.startswith(f"{parsed.root}/")]
-    except _BrokenIndex:
+            for parsed in list(_PARSED.values()):
+                if not path.startswith(f"{parsed.root}/"):
+                    continue
+                relative = path[len(parsed.root) + 1:]
+                for stage in list(parsed.stages):
+                    recorded = _recorded_hashes(parsed, stage).get(relative)
+                    if recorded is None:
+                        continue
+                    if info is None:
+                        info = os.stat(path)
+                    if (info.st_size, info.st_mtime_ns) == recorded[:2]:
+                        return recorded[2]
+    except (_BrokenIndex, OSError):
         return None
-    for recorded in known:
-        if recorded is not None:
-            try:
-                info = os.stat(path)
-            except OSError:
-                return None
-            if (info.st_size, info.st_mtime_ns) == recorded[:2]:
-                return recorded[2]
     return None
 
 

@@ -14,6 +14,7 @@ index beside the log can be a pickle that constructs no class at all.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -33,6 +34,14 @@ class DoneEntry:
     extra: dict[str, Any] = field(default_factory=dict)  # stage-specific facts (counts, seconds, ...)
     options: dict[str, Any] | None = None  # the options in clear; None on format-1 lines
     time: str = ""  # when it was written, as in the line
+
+    def extra_value(self, key: str, default: Any = None) -> Any:
+        """``extra.get(key, default)``, without building ``extra`` for a row entry."""
+        return self.extra.get(key, default)
+
+    def option_value(self, key: str, default: Any = None) -> Any:
+        """``options.get(key, default)`` (default for format-1 lines), without building ``options``."""
+        return default if self.options is None else self.options.get(key, default)
 
 
 @dataclass(frozen=True)
@@ -63,6 +72,17 @@ def files_dict(flat: tuple) -> dict[str, list]:
 def flat_contents(flat: tuple) -> dict[str, list]:
     """A flat listing's files as size and sha256 only (``content_listing`` of its entry)."""
     return {flat[i]: [flat[i + 1], flat[i + 2]] for i in range(0, len(flat), FILE_FIELDS)}
+
+
+def _shared(value: Any, shapes: dict[tuple, Any]) -> Any:
+    """One object for equal option values of many rows (label's nested filter thresholds, the
+    model name): the index pickle then stores and loads each once, not once per unit (at 100k
+    units, loading 100k copies of the same dict was most of a rerun's index load)."""
+    if isinstance(value, str):
+        return sys.intern(value)
+    if isinstance(value, (dict, list)):
+        return shapes.setdefault((None, type(value).__name__, repr(value)), value)
+    return value
 
 
 @dataclass
@@ -104,11 +124,12 @@ class StageLog:
         extra_keys = shapes.setdefault(tuple(entry.extra), tuple(entry.extra))
         options = entry.options
         option_keys = None if options is None else shapes.setdefault(tuple(options), tuple(options))
+        option_values = () if options is None else tuple(_shared(value, shapes) for value in options.values())
         self._put(self.done_row, entry.unit,
                   (self.done_unit, self.done_seq, self.done_time, self.done_params, self.done_files,
                    self.extra_keys, self.extra_values, self.option_keys, self.option_values),
                   (entry.unit, seq, entry.time, entry.params, flat_files(entry.files), extra_keys,
-                   tuple(entry.extra.values()), option_keys, () if options is None else tuple(options.values())))
+                   tuple(entry.extra.values()), option_keys, option_values))
 
     @staticmethod
     def _put(rows: dict[str, int], unit: str, columns: tuple[list, ...], values: tuple) -> None:
@@ -184,6 +205,10 @@ class StageLog:
         keys = self.extra_keys[row]
         return self.extra_values[row][keys.index(key)] if key in keys else default
 
+    def option_value(self, row: int, key: str, default: Any = None) -> Any:
+        keys = self.option_keys[row]
+        return self.option_values[row][keys.index(key)] if keys is not None and key in keys else default
+
     def extra_column(self, rows: list[int], key: str, default: Any = None) -> list[Any]:
         """``extra_value`` of each row: where ``key`` sits is looked up once per key tuple."""
         where: dict[int, int | None] = {}  # id of a shared key tuple -> position of key
@@ -221,6 +246,12 @@ class RowEntry(DoneEntry):
     def options(self) -> dict[str, Any] | None:  # type: ignore[override]
         keys = self._log.option_keys[self._row]
         return None if keys is None else dict(zip(keys, self._log.option_values[self._row]))
+
+    def extra_value(self, key: str, default: Any = None) -> Any:
+        return self._log.extra_value(self._row, key, default)
+
+    def option_value(self, key: str, default: Any = None) -> Any:
+        return self._log.option_value(self._row, key, default)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, DoneEntry) and _fields(self) == _fields(other)

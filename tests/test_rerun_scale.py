@@ -1,0 +1,99 @@
+"""What keeps a rerun's "what is done" check fast at 100k sources, and exactly as strict.
+
+The digests spliced from a pre-encoded template must be the digests of the full params
+(and of the params earlier versions wrote, or every workspace would be redone); the
+skip lines of a big rerun are counted, not written one by one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from label.run import LabelOptions, source_params
+from segment.run import SegmentOptions, unit_params
+from segment.windows import make_plan
+from whcore.journal import ParamsDigester, params_digest
+from whcore.records import SourceRecord
+from whcore.skips import SHOWN_PER_RUN, SkipLines
+
+
+def random_value(rng: random.Random, depth: int = 0):  # noqa: ANN201 - any JSON value
+    choices = [lambda: rng.random() * 10 ** rng.randint(-3, 6), lambda: rng.randint(-5, 10 ** 9), lambda: None,
+               lambda: rng.choice([True, False]),
+               lambda: "".join(rng.choice('ab"\\/\n\té€漢\x00 ') for _ in range(rng.randint(0, 12)))]
+    if depth < 2:
+        choices += [lambda: [random_value(rng, depth + 1) for _ in range(rng.randint(0, 3))],
+                    lambda: {f"k{rng.randint(0, 9)}": random_value(rng, depth + 1) for _ in range(rng.randint(0, 3))}]
+    return rng.choice(choices)()
+
+
+def test_spliced_digests_equal_the_digest_of_the_full_params() -> None:
+    rng = random.Random(7)
+    for _ in range(300):
+        base = {f"{rng.choice('abwz')}{i}": random_value(rng) for i in range(rng.randint(0, 8))}
+        keys = tuple(rng.sample(["windows", "audio", "sha256", "a0", "zz"], rng.randint(1, 3)))
+        digester = ParamsDigester(base, keys)
+        values = {key: random_value(rng) for key in keys}
+        params = digester.params(**values)
+        assert dict(params) == {**base, **values}
+        assert params.digest == digester.digest(**values) == params_digest(dict(params))
+    with pytest.raises(TypeError):
+        ParamsDigester({"a": 1}, ("windows",)).digest(audio="x")
+
+
+def test_label_and_segment_params_digest_as_earlier_versions_wrote_them(tmp_path: Path) -> None:
+    """The dicts below are what source_params and unit_params built before the template: a change
+    here would make every rerun redo every source of every existing workspace."""
+    manifest = tmp_path / "windows.jsonl"
+    manifest.write_text('{"source_id": "x"}\n')
+    options = LabelOptions(model_identity="ct2:abcd", language="es")
+    thresholds = dataclasses.asdict(options.thresholds)
+    thresholds["disabled"] = sorted(options.thresholds.disabled)
+    import hashlib
+    earlier = {"model": options.model, "model_dir": str(options.model_dir), "weights": options.model_identity,
+               "language": "es", "mode": options.mode, "backend": options.backend, "script": options.script,
+               "text": options.text, "filters": thresholds, "beam_size": 1, "compute_type": "", "encoder": "",
+               "task": "transcribe", "probe": options.language_probe_windows,
+               "check_model": options.check_model_identity,
+               "windows": hashlib.sha256(manifest.read_bytes()).hexdigest()}
+    assert params_digest(source_params(options, manifest)) == params_digest(earlier)
+    assert dict(source_params(options, str(manifest))) == earlier
+
+    record = SourceRecord("talk", "local", "talk", "file:talk.m4a", audio_path="sources/audio/talk.m4a",
+                          sha256="ab" * 32)
+    for store in ("flac", "wav"):
+        options = SegmentOptions(plan=make_plan(10.0, 2.0, 1.0), vad_mode=2, store=store)
+        earlier = {"window_s": 10.0, "overlap_s": 2.0, "min_tail_s": 1.0, "snap_s": 0.0, "vad_mode": 2,
+                   "rate_hz": 16000, "audio": record.audio_path, "sha256": record.sha256, "format": 1,
+                   **({"store": "flac"} if store == "flac" else {})}
+        assert params_digest(unit_params(record, options)) == params_digest(earlier)
+
+
+class Lines:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def info(self, message: str) -> None:
+        self.lines.append(message)
+
+
+@pytest.mark.parametrize("skipped", [0, 3, SHOWN_PER_RUN, SHOWN_PER_RUN + 1, 1000])
+def test_a_big_rerun_lists_the_first_skips_and_counts_the_rest(skipped: int) -> None:
+    log = Lines()
+    skips = SkipLines(log, "already labelled")
+    for i in range(skipped):
+        skips.line(f"s{i}: already labelled, skipping")
+    skips.close()
+    shown = min(skipped, SHOWN_PER_RUN)
+    assert log.lines[:shown] == [f"s{i}: already labelled, skipping" for i in range(shown)]
+    if skipped > SHOWN_PER_RUN:
+        assert log.lines[shown:] == [f"... and {skipped - shown} more sources already labelled "
+                                     f"(not listed one by one; {skipped} skipped in all)"]
+    else:
+        assert len(log.lines) == shown
+    assert json.dumps(log.lines)  # plain strings
