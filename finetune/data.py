@@ -36,7 +36,7 @@ SHARDS_MANIFEST = "shards.json"  # label's Parquet dataset: which shard holds wh
 class Example:
     """One row: an audio file and its text, with where it came from.
 
-    Slotted: finetune holds one per window of the corpus (36k per 100 h), and a
+    Slotted: finetune holds one per window of the corpus (45k per 100 h), and a
     ``__dict__`` per row was most of the loader's growth with the corpus.
     """
 
