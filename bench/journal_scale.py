@@ -3,28 +3,33 @@
     .venv/bin/python bench/journal_scale.py              # 100,000 units
     .venv/bin/python bench/journal_scale.py --units 20000
 
-A synthetic workspace gets ``units`` sources, each with a segment DONE line (the
-FLAC store: ``audio.flac`` checked by size, ``windows.jsonl`` by sha256, as
-segment writes them) and a label DONE line (its labels file by sha256), all
-in the form ``Journal.mark_done`` writes, plus the small files they list. Then it
-times, each in a fresh process:
+A workspace gets ``units`` sources, each with its source record, its windows
+store (``audio.flac`` checked by size, ``windows.jsonl`` by sha256), its labels
+file, and the segment and label DONE lines those stages write for them with their
+default options (the real params, built by ``segment.run.unit_params`` and
+``label.run.source_params``; segment's line keeps the record's signature as segment
+does). Then it times, each in a fresh process:
 
 - ``python -m status --workspace WS`` (wall, including interpreter start);
-- the rerun check: ``Journal(ws, "segment")`` and ``Journal(ws, "label")`` built
-  and ``is_done`` asked for every unit, and every windows manifest digested (label's
-  params), as segment and label do on a rerun;
+- the check as earlier versions of this bench modelled it: ``Journal(ws, "segment")``
+  and ``Journal(ws, "label")`` built and ``is_done`` asked for every unit, and every
+  windows manifest digested;
 - the baseline in the same run: the same check without the index and with the
   parse cache cleared before each ``Journal`` (what every ``Journal`` cost before:
   label built four per run, each parsing the whole log);
 - the floor: a fresh interpreter that only ``os.stat``s every file the DONE lines
-  list (what any check that a unit's files are intact must do: 300k files here).
+  list (what any check that a unit's files are intact must do: 300k files here);
+- a real ``python -m segment`` rerun with every source done, and the log it writes;
+- label's real rerun up to its first source to label: its options (the model's
+  fingerprint included; no model is loaded), then ``segmented_sources`` and
+  ``pending_sources`` as ``label_sources`` calls them, and the log it writes.
 
 The first status run (index removed before it) writes ``logs/.journal-index``;
 the second and the rerun check use it. Each is printed with its ratio to the run
 without the index measured just before. CPU seconds are printed beside wall
 seconds: on a shared, overloaded machine they are the better measure.
 
-The goal is <= 2 s for status and for the check at 100k units.
+The goal is <= 2 s for status and for a rerun's check at 100k units.
 """
 
 from __future__ import annotations
