@@ -131,9 +131,9 @@ def build(ws: Path, units: int) -> None:
     segment and label write for them with their default options (the real params)."""
     from label.cli import build_parser
     from label.cli import options_from
-    from label.run import source_params
+    from label.run import dataset_settings, source_params
     from segment.run import record_signature, unit_params
-    from whcore.journal import source_unit
+    from whcore.journal import DATASET_UNIT, content_listing, source_unit
     from whcore.records import SourceRecord
     from whcore.workspace import open_workspace
 
@@ -142,6 +142,7 @@ def build(ws: Path, units: int) -> None:
     label_options = options_from(build_parser().parse_args(LABEL_ARGS))
     workspace.labels_dir.mkdir(parents=True, exist_ok=True)
     workspace.sources_dir.mkdir(parents=True, exist_ok=True)
+    labelled: dict[str, dict] = {}
     with open(workspace.log_path, "w", encoding="utf-8") as log:
         for i in range(units):
             sid = f"s{i:06d}"
@@ -160,13 +161,22 @@ def build(ws: Path, units: int) -> None:
             log.write(done_line("segment", source_unit(sid), unit_params(record, seg_options), files,
                                 {"windows": 450, "seconds": 3600.0,
                                  "record": record_signature(str(workspace.source_record_path(sid)))}))
+            labelled[sid] = {f"labels/{sid}.jsonl": listed(workspace, labels, True)}
             log.write(done_line("label", source_unit(sid), source_params(label_options, folder / "windows.jsonl"),
-                                {f"labels/{sid}.jsonl": listed(workspace, labels, True)},
-                                {"windows": 450, "kept": 400, "seconds": 3500.0}))
+                                labelled[sid], {"windows": 450, "kept": 400, "seconds": 3500.0}))
+        # the dataset as label's build_dataset journals it (its card stands for the whole folder)
+        card = workspace.dataset_dir / "README.md"
+        card.parent.mkdir(parents=True)
+        card.write_text("---\nconfigs: []\n---\n")
+        params = {"labels": {sid: content_listing(files) for sid, files in labelled.items()},
+                  "settings": dataset_settings(label_options)}
+        log.write(done_line("label", DATASET_UNIT, params, {"dataset/README.md": listed(workspace, card, True)},
+                            {"rows": {"train": 0, "test": 0}, "rejected": 0}))
 
 
-def timed(command: list[str]) -> tuple[float, float, str]:
-    """Wall seconds, CPU seconds (user + system, what a busy shared machine does not inflate) and stdout."""
+def timed(command: list[str], stderr: bool = False) -> tuple[float, float, str]:
+    """Wall seconds, CPU seconds (user + system, what a busy shared machine does not inflate) and stdout
+    (with ``stderr``, stdout and stderr)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     out = subprocess.run(command, capture_output=True, text=True, env=os.environ | {"PYTHONPATH": str(REPO)})
@@ -175,7 +185,7 @@ def timed(command: list[str]) -> tuple[float, float, str]:
     if out.returncode not in (0, 1):
         raise RuntimeError(out.stderr[-2000:])
     cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
-    return wall, cpu, out.stdout
+    return wall, cpu, out.stdout + (out.stderr if stderr else "")
 
 
 def main() -> None:
@@ -205,6 +215,10 @@ def main() -> None:
     segment_log = (ws / "logs" / "log.txt").stat().st_size - log_before
     label_s, label_cpu, label_out = timed([sys.executable, "-c", LABEL_RERUN, str(ws)])
     label_log = (ws / "logs" / "log.txt").stat().st_size - log_before - segment_log
+    whole_s, whole_cpu, whole_out = timed([sys.executable, "-m", "label", *LABEL_ARGS[:1], str(ws), *LABEL_ARGS[2:]],
+                                          stderr=True)
+    if "dataset already up to date" not in whole_out:
+        raise RuntimeError(f"label's rerun did not find everything done:\n{whole_out[-3000:]}")
     inner, base_inner = float(out.split("S")[-1]), float(base_out.split("S")[-1])
     print(f"{args.units} units ({2 * args.units} DONE lines, log {log_mb:.0f} MB); machine shared, one run each")
     print(f"python -m status, first (no index):      {first_status_s:6.2f} s wall, {first_status_cpu:6.2f} s CPU")
@@ -218,6 +232,8 @@ def main() -> None:
           f"log +{segment_log / 1e3:.0f} kB")
     print(f"label's rerun up to its first source:     {label_s:6.2f} s wall, {label_cpu:6.2f} s CPU, "
           f"log +{label_log / 1e3:.0f} kB ({label_out.strip()})")
+    print(f"python -m label, a rerun with all done:   {whole_s:6.2f} s wall, {whole_cpu:6.2f} s CPU "
+          "(model not loaded: nothing to label; the dataset check included)")
     print(f"floor: interpreter + os.stat of the {3 * args.units} listed files: {floor_s:6.2f} s wall, "
           f"{floor_cpu:6.2f} s CPU")
 
