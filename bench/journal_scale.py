@@ -131,7 +131,7 @@ def build(ws: Path, units: int) -> None:
     segment and label write for them with their default options (the real params)."""
     from label.cli import build_parser
     from label.cli import options_from
-    from label.run import dataset_settings, source_params
+    from label.run import dataset_params, dataset_settings, source_params
     from segment.run import record_signature, unit_params
     from whcore.journal import DATASET_UNIT, content_listing, source_unit
     from whcore.records import SourceRecord
@@ -168,8 +168,8 @@ def build(ws: Path, units: int) -> None:
         card = workspace.dataset_dir / "README.md"
         card.parent.mkdir(parents=True)
         card.write_text("---\nconfigs: []\n---\n")
-        params = {"labels": {sid: content_listing(files) for sid, files in labelled.items()},
-                  "settings": dataset_settings(label_options)}
+        params = dataset_params({sid: content_listing(files) for sid, files in labelled.items()},
+                                dataset_settings(label_options))
         log.write(done_line("label", DATASET_UNIT, params, {"dataset/README.md": listed(workspace, card, True)},
                             {"rows": {"train": 0, "test": 0}, "rejected": 0}))
 

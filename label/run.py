@@ -42,7 +42,8 @@ from whcore.atomic import read_jsonl, sweep_temp_files, write_jsonl
 from whcore import lock
 from whcore.cli import is_disk_full
 from whcore.errors import SourceError
-from whcore.journal import DATASET_UNIT, Journal, ParamsDigester, content_listing, file_sha256, source_unit
+from whcore.journal import (DATASET_UNIT, Journal, ParamsDigester, content_listing, file_sha256, params_digest,
+                            source_unit)
 from whcore.publish import publish_folder
 from whcore.records import LabelRecord, SourceRecord, WindowRecord, covered_seconds, seconds_to_samples
 from whcore.skips import SkipLines
@@ -431,6 +432,17 @@ def unlabelled_sources(workspace: Workspace, options: LabelOptions, sources: Seq
             if not is_labelled(workspace, journal, params_digester(options), sid, options)]
 
 
+def dataset_params(listing: dict[str, dict[str, list]], settings: dict[str, Any]) -> dict[str, Any]:
+    """The dataset unit's params: its label files by content (as a digest), their count and the settings.
+
+    The listing itself is not kept in clear: the DONE line holds the options in clear, and
+    at 100k sources a listing of every label file made each dataset build append 10 MB to
+    log.txt (and to its index, read by every rerun). ``status`` recomputes the digest from
+    the label lines to tell whether labels changed since the build.
+    """
+    return {"labels": params_digest(listing), "sources": len(listing), "settings": settings}
+
+
 def dataset_settings(options: LabelOptions) -> dict[str, Any]:
     """The options a dataset was built with, as the card shows them (no local paths)."""
     return {"model": options.model if not Path(options.model).expanduser().is_absolute()
@@ -476,8 +488,7 @@ def build_dataset(workspace: Workspace, options: LabelOptions, sources: Sequence
     journal = Journal(workspace, "label")
     entries = journal.entries()
     settings = dataset_settings(options)
-    params = {"labels": {sid: content_listing(entries[source_unit(sid)].files) for sid in sources},
-              "settings": settings}
+    params = dataset_params({sid: content_listing(entries[source_unit(sid)].files) for sid in sources}, settings)
     report_path = workspace.dataset_dir / REPORT_NAME
     if journal.is_done(DATASET_UNIT, params) and workspace.dataset_dir.is_dir():
         log.info("dataset already up to date, skipping")

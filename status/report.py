@@ -20,8 +20,8 @@ from typing import Any, Callable
 
 from whcore.journal import (CHECKPOINT_PREFIX, DATASET_UNIT, FAILED_LEVEL, MODEL_UNIT, PUSH_UNIT, REJECTED_LEVEL,
                             SKIPPED_LEVEL, SOURCE_PREFIX, DoneEntry, OutcomeEntry, StageLog, describe_changes,
-                            gc_paused, journal_line_count, listing_problem, source_unit, stage_logs, torn_done_lines,
-                            unit_source_id, unit_step)
+                            gc_paused, journal_line_count, listing_problem, params_digest, source_unit, stage_logs,
+                            torn_done_lines, unit_source_id, unit_step)
 from whcore.journal_table import flat_contents
 from whcore.workspace import Workspace
 
@@ -246,13 +246,22 @@ def dataset_redo(label: StageLog, rows: list[int]) -> list[Redo]:
         return [Redo("label", DATASET_UNIT, "not built yet")]
     labelled = {unit_source_id(label.done_unit[row]): row for row in sources}
     built_from = (dataset.options or {}).get("labels")
-    if not isinstance(built_from, dict):
-        stale = [sid for sid, row in labelled.items() if label.done_time[row] > dataset.time]
-    else:
+    newer = [sid for sid, row in labelled.items() if label.done_time[row] > dataset.time]
+    if isinstance(built_from, str):  # the digest of the label files it was built from
+        current = params_digest({sid: flat_contents(label.done_files[row]) for sid, row in sorted(labelled.items())})
+        if current == built_from:
+            return []
+        stale = newer
+        changed = True
+    elif isinstance(built_from, dict):  # earlier versions listed every label file
         stale = [sid for sid, row in labelled.items() if built_from.get(sid) != flat_contents(label.done_files[row])]
-    if stale:
-        return [Redo("label", DATASET_UNIT, f"labels changed since it was built: "
-                     f"{', '.join(source_unit(s) for s in sorted(stale)[:5])}")]
+        changed = bool(stale)
+    else:
+        stale = newer
+        changed = bool(stale)
+    if changed:
+        named = f": {', '.join(source_unit(s) for s in sorted(stale)[:5])}" if stale else ""
+        return [Redo("label", DATASET_UNIT, f"labels changed since it was built{named}")]
     return []
 
 

@@ -97,3 +97,39 @@ def test_a_big_rerun_lists_the_first_skips_and_counts_the_rest(skipped: int) -> 
     else:
         assert len(log.lines) == shown
     assert json.dumps(log.lines)  # plain strings
+
+
+def test_status_tells_when_labels_changed_since_the_dataset_was_built(tmp_path: Path) -> None:
+    """The dataset's DONE line keeps a digest of its label files, not a listing of all of them
+    (10 MB per build at 100k sources); status still tells a stale dataset, and names the
+    sources labelled since."""
+    import time
+
+    from label.run import dataset_params
+    from status.report import dataset_redo
+    from whcore.journal import DATASET_UNIT, Journal, content_listing, setup_logging, source_unit, stage_log
+    from whcore.workspace import open_workspace
+
+    workspace = open_workspace(tmp_path, create=True)
+    setup_logging(workspace, "label")
+    journal = Journal(workspace, "label")
+    workspace.labels_dir.mkdir(parents=True, exist_ok=True)
+
+    def label(sid: str, text: str) -> dict:
+        path = workspace.labels_path(sid)
+        path.write_text(json.dumps({"text": text}) + "\n")
+        return content_listing(journal.mark_done(source_unit(sid), {"model": "m"}, hashed=[path]).files)
+
+    built = {sid: label(sid, sid) for sid in ("a", "b")}
+    journal.mark_done(DATASET_UNIT, dataset_params(built, {"format": "parquet"}))
+    line = workspace.log_path.read_text(encoding="utf-8").splitlines()[-1]
+    assert "labels/a.jsonl" not in line and '"sources": 2' in line
+
+    def redo() -> list[str]:
+        log = stage_log(workspace.log_path, "label")
+        return [r.reason for r in dataset_redo(log, log.latest_done_rows())]
+
+    assert redo() == []
+    time.sleep(0.01)  # the journal's times have millisecond resolution
+    label("b", "B")
+    assert redo() == ["labels changed since it was built: source:b"]
