@@ -428,8 +428,8 @@ def dataset_lock(workspace: Workspace) -> Iterator[None]:
 
 def unlabelled_sources(workspace: Workspace, options: LabelOptions, sources: Sequence[str]) -> list[str]:
     journal = Journal(workspace, "label")  # re-read: other shards may have finished meanwhile
-    return [sid for sid in sources
-            if not is_labelled(workspace, journal, params_digester(options), sid, options)]
+    digester = params_digester(options)
+    return [sid for sid in sources if not is_labelled(workspace, journal, digester, sid, options)]
 
 
 def dataset_params(listing: dict[str, dict[str, list]], settings: dict[str, Any]) -> dict[str, Any]:
