@@ -224,8 +224,8 @@ def open_store(options: SegmentOptions, staging: Path) -> WindowWriter | FlacSto
 
 
 def segment_source(workspace: Workspace, record: SourceRecord, options: SegmentOptions, journal: Journal,
-                   log: Any, advance: Callable[[float], None], signature: str | None = None,
-                   skips: SkipLines | None = None) -> SourceOutcome:
+                   log: Any, advance: Callable[[float], None], signature: str | None,
+                   skips: SkipLines) -> SourceOutcome:
     """Cut one source unless the journal says it is done with these options.
 
     ``signature`` is the record file's ``record_signature`` from before it was read
@@ -235,7 +235,7 @@ def segment_source(workspace: Workspace, record: SourceRecord, options: SegmentO
     params = unit_params(record, options)
     if journal.is_done(unit, params):
         count = journal.entries()[unit].extra.get("windows", "?")
-        (skips.line if skips else log.info)(f"skip {source_id}: already segmented with these options ({count} windows)")
+        skips.line(f"skip {source_id}: already segmented with these options ({count} windows)")
         advance(known_seconds(record) or 0.0)
         return SourceOutcome(source_id, "skipped")
     final_dir = workspace.source_windows_dir(source_id)

@@ -246,23 +246,25 @@ def dataset_redo(label: StageLog, rows: list[int]) -> list[Redo]:
         return [Redo("label", DATASET_UNIT, "not built yet")]
     labelled = {unit_source_id(label.done_unit[row]): row for row in sources}
     built_from = (dataset.options or {}).get("labels")
-    newer = [sid for sid, row in labelled.items() if label.done_time[row] > dataset.time]
     if isinstance(built_from, str):  # the digest of the label files it was built from
-        current = params_digest({sid: flat_contents(label.done_files[row]) for sid, row in sorted(labelled.items())})
-        if current == built_from:
+        if built_from == params_digest({sid: flat_contents(label.done_files[row]) for sid, row in labelled.items()}):
             return []
-        stale = newer
-        changed = True
+        stale = labelled_since(label, labelled, dataset.time)  # may be none: a file changed, not relabelled
     elif isinstance(built_from, dict):  # earlier versions listed every label file
         stale = [sid for sid, row in labelled.items() if built_from.get(sid) != flat_contents(label.done_files[row])]
-        changed = bool(stale)
+        if not stale:
+            return []
     else:
-        stale = newer
-        changed = bool(stale)
-    if changed:
-        named = f": {', '.join(source_unit(s) for s in sorted(stale)[:5])}" if stale else ""
-        return [Redo("label", DATASET_UNIT, f"labels changed since it was built{named}")]
-    return []
+        stale = labelled_since(label, labelled, dataset.time)
+        if not stale:
+            return []
+    named = f": {', '.join(source_unit(s) for s in sorted(stale)[:5])}" if stale else ""
+    return [Redo("label", DATASET_UNIT, f"labels changed since it was built{named}")]
+
+
+def labelled_since(label: StageLog, labelled: dict[str, int], time: str) -> list[str]:
+    """Sources whose labels were journaled after ``time`` (source id -> row in ``labelled``)."""
+    return [sid for sid, row in labelled.items() if label.done_time[row] > time]
 
 
 def file_contents(files: dict[str, list]) -> dict[str, list]:

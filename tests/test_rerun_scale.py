@@ -99,10 +99,11 @@ def test_a_big_rerun_lists_the_first_skips_and_counts_the_rest(skipped: int) -> 
     assert json.dumps(log.lines)  # plain strings
 
 
-def test_status_tells_when_labels_changed_since_the_dataset_was_built(tmp_path: Path) -> None:
+@pytest.mark.parametrize("line_format", ["digest", "listing"])
+def test_status_tells_when_labels_changed_since_the_dataset_was_built(tmp_path: Path, line_format: str) -> None:
     """The dataset's DONE line keeps a digest of its label files, not a listing of all of them
     (10 MB per build at 100k sources); status still tells a stale dataset, and names the
-    sources labelled since."""
+    sources labelled since. Lines of earlier versions (the listing) are read as before."""
     import time
 
     from label.run import dataset_params
@@ -121,9 +122,12 @@ def test_status_tells_when_labels_changed_since_the_dataset_was_built(tmp_path: 
         return content_listing(journal.mark_done(source_unit(sid), {"model": "m"}, hashed=[path]).files)
 
     built = {sid: label(sid, sid) for sid in ("a", "b")}
-    journal.mark_done(DATASET_UNIT, dataset_params(built, {"format": "parquet"}))
-    line = workspace.log_path.read_text(encoding="utf-8").splitlines()[-1]
-    assert "labels/a.jsonl" not in line and '"sources": 2' in line
+    if line_format == "digest":
+        journal.mark_done(DATASET_UNIT, dataset_params(built, {"format": "parquet"}))
+        line = workspace.log_path.read_text(encoding="utf-8").splitlines()[-1]
+        assert "labels/a.jsonl" not in line and '"sources": 2' in line
+    else:
+        journal.mark_done(DATASET_UNIT, {"labels": built, "settings": {"format": "parquet"}})
 
     def redo() -> list[str]:
         log = stage_log(workspace.log_path, "label")

@@ -33,7 +33,6 @@ import gc
 import hashlib
 import io
 import json
-from json.encoder import encode_basestring_ascii as _json_str
 import os
 import pickle
 import stat
@@ -42,6 +41,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring_ascii as _json_str
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
