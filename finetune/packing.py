@@ -11,10 +11,14 @@ splits are packed separately so no test audio reaches training.
 from __future__ import annotations
 
 import heapq
+import math
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
-from finetune.data import Example
+import numpy as np
+
+from finetune.table import Example, ExampleTable
 from finetune.options import MAX_INPUT_SECONDS
 from whcore.text import join_texts
 
@@ -66,43 +70,108 @@ def overlaps(a: Example, b: Example) -> bool:
     return a.start < b.end and b.start < a.end  # type: ignore[operator]
 
 
-def pack_examples(examples: list[Example], max_seconds: float = MAX_INPUT_SECONDS) -> list[Pack]:
+class PackList(Sequence[Pack]):
+    """Packs as index ranges into one ``ExampleTable``: a ``Pack`` is made when one is read,
+    so the packing of a 10,000 h corpus costs 8 bytes a window, not a Python object."""
+
+    def __init__(self, table: ExampleTable, members: np.ndarray, sizes: np.ndarray) -> None:
+        self.table, self.members = table, members
+        self.bounds = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])
+
+    def __len__(self) -> int:
+        return len(self.bounds) - 1
+
+    def __getitem__(self, index: int) -> Pack:  # type: ignore[override]
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]  # type: ignore[return-value]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        rows = self.members[self.bounds[index]:self.bounds[index + 1]].tolist()
+        return Pack(tuple(self.table[row] for row in rows))
+
+    def __iter__(self) -> Iterator[Pack]:
+        return (self[i] for i in range(len(self)))
+
+    def durations(self) -> np.ndarray:
+        """Seconds of audio in each pack."""
+        if not len(self):
+            return np.zeros(0)
+        return np.add.reduceat(self.table.durations[self.members], self.bounds[:-1])
+
+
+def pack_examples(examples: Iterable[Example] | ExampleTable, max_seconds: float = MAX_INPUT_SECONDS) -> PackList:
     """First-fit packing in (source, start) order; each pack stays in one split.
 
     An example longer than ``max_seconds`` is left alone in its own input
     (Whisper's feature extractor will cut it; the data is not ours to drop).
     """
-    by_split: dict[str, list[Example]] = {}
-    for example in examples:
-        by_split.setdefault(example.split, []).append(example)
-    packs: list[Pack] = []
-    for split_examples in by_split.values():
-        packs.extend(_pack_one_split(split_examples, max_seconds))
-    return packs
+    table = ExampleTable.of(examples)
+    codes, first_seen = np.unique(table.split_codes, return_index=True)
+    members, sizes = [], []
+    for code in codes[np.argsort(first_seen)]:  # splits in the order they first appear
+        split_members, split_sizes = _pack_one_split(table, np.flatnonzero(table.split_codes == code), max_seconds)
+        members.append(split_members)
+        sizes.append(split_sizes)
+    return PackList(table, np.concatenate(members) if members else np.zeros(0, np.int64),
+                    np.concatenate(sizes) if sizes else np.zeros(0, np.int64))
 
 
-def _pack_one_split(examples: list[Example], max_seconds: float) -> list[Pack]:
-    """First fit: each example goes to the earliest pack it fits in without overlapping a member.
+def _pack_one_split(table: ExampleTable, rows: np.ndarray, max_seconds: float) -> tuple[np.ndarray, np.ndarray]:
+    """First fit of ``rows``: (the rows pack by pack, each pack's size).
 
+    Each example goes to the earliest pack it fits in without overlapping a member.
     The earliest pack with room is found in O(log packs) by ``_FirstFit``; the packs an
     example must avoid are those holding an overlapping example of its own source, which
     (examples sorted by start) are only the few recent ones still running when it starts.
     So 10 h of windows pack in well under a second instead of scanning every open pack.
     """
-    ordered = sorted(examples, key=lambda e: (e.source_id, e.start or 0.0, str(e.audio_path)))
+    source_rank = _ranks(table.sources)
+    file_rank = _ranks([str(path) for path in table.files])
+    starts = table.starts[rows]
+    order = rows[np.lexsort((file_rank[table.file_codes[rows]], np.where(np.isnan(starts), 0.0, starts),
+                             source_rank[table.source_codes[rows]]))]  # stable, as sorted() was
     bound = max_seconds + 1e-6
-    fit = _FirstFit(len(ordered))
-    packs: list[list[Example]] = []
+    fit = _FirstFit(len(order))
+    pack_of = np.empty(len(order), np.int64)
     running = _SourceMembers()
-    for example in ordered:
-        running.enter(example)
-        index = fit.first(example.duration, bound, running.packs_overlapping(example))
-        if index == len(packs):
-            packs.append([])
-        packs[index].append(example)
-        fit.add(index, example.duration)
-        running.add(example, index)
-    return [Pack(tuple(members)) for members in packs]
+    for first in range(0, len(order), CHUNK_ROWS):
+        chunk = order[first:first + CHUNK_ROWS]
+        columns = (table.source_codes[chunk], table.file_codes[chunk], table.starts[chunk], table.ends[chunk],
+                   table.durations[chunk])
+        for offset, (source, file, start, end, seconds) in enumerate(zip(*(c.tolist() for c in columns))):
+            member = _Member(source, file, start, end)
+            running.enter(member)
+            index = fit.first(seconds, bound, running.packs_overlapping(member))
+            pack_of[first + offset] = index
+            fit.add(index, seconds)
+            running.add(member, index)
+    return order[np.argsort(pack_of, kind="stable")], np.bincount(pack_of, minlength=fit.opened)
+
+
+CHUNK_ROWS = 4096  # rows turned into Python numbers at a time while packing
+
+
+def _ranks(values: Sequence[str]) -> np.ndarray:
+    """Each value's place in sorted order (code -> rank), so numpy sorts as Python's sorted() would."""
+    ranks = np.empty(len(values), np.int64)
+    ranks[sorted(range(len(values)), key=values.__getitem__)] = np.arange(len(values))
+    return ranks
+
+
+@dataclass(frozen=True, slots=True)
+class _Member:
+    """What overlap needs of one example: its source and file (codes) and times (NaN: unknown)."""
+
+    source: int
+    file: int
+    start: float
+    end: float
+
+    @property
+    def timed(self) -> bool:
+        return not (math.isnan(self.start) or math.isnan(self.end))
 
 
 class _FirstFit:
@@ -116,7 +185,7 @@ class _FirstFit:
         self.size = 1
         while self.size < max(capacity, 1):
             self.size *= 2
-        self.low = [0.0] * (2 * self.size)  # minimum total under each node
+        self.low = array("d", bytes(16 * self.size))  # minimum total under each node (all 0.0)
         self.opened = 0
 
     def add(self, index: int, seconds: float) -> None:
@@ -150,46 +219,44 @@ class _SourceMembers:
     """The current source's examples a later one may overlap, and the packs they are in."""
 
     def __init__(self) -> None:
-        self.source: str | None = None
+        self.source: int | None = None
         self.timed: list[tuple[float, float, int]] = []  # (end, start, pack) of timed examples, a heap
-        self.by_file: dict[Path, set[int]] = {}  # audio file -> packs of all its examples
-        self.untimed_by_file: dict[Path, set[int]] = {}  # ... of those without times
+        self.by_file: dict[int, set[int]] = {}  # audio file -> packs of all its examples
+        self.untimed_by_file: dict[int, set[int]] = {}  # ... of those without times
 
-    def enter(self, example: Example) -> None:
-        if example.source_id != self.source:
-            self.source, self.timed, self.by_file, self.untimed_by_file = example.source_id, [], {}, {}
-        elif _timed(example):  # later examples start no earlier: one that ended cannot overlap them
-            while self.timed and self.timed[0][0] <= example.start:  # type: ignore[operator]
+    def enter(self, member: _Member) -> None:
+        if member.source != self.source:
+            self.source, self.timed, self.by_file, self.untimed_by_file = member.source, [], {}, {}
+        elif member.timed:  # later examples start no earlier: one that ended cannot overlap them
+            while self.timed and self.timed[0][0] <= member.start:
                 heapq.heappop(self.timed)
 
-    def packs_overlapping(self, example: Example) -> set[int]:
-        """The packs holding an example ``overlaps`` says ``example`` overlaps."""
-        if not _timed(example):
-            return set(self.by_file.get(example.audio_path, ()))
-        avoid = set(self.untimed_by_file.get(example.audio_path, ()))
-        avoid.update(pack for end, start, pack in self.timed
-                     if end > example.start and start < example.end)  # type: ignore[operator]
+    def packs_overlapping(self, member: _Member) -> set[int]:
+        """The packs holding an example ``overlaps`` says ``member`` overlaps."""
+        if not member.timed:
+            return set(self.by_file.get(member.file, ()))
+        avoid = set(self.untimed_by_file.get(member.file, ()))
+        avoid.update(pack for end, start, pack in self.timed if end > member.start and start < member.end)
         return avoid
 
-    def add(self, example: Example, pack: int) -> None:
-        self.by_file.setdefault(example.audio_path, set()).add(pack)
-        if _timed(example):
-            heapq.heappush(self.timed, (example.end, example.start, pack))  # type: ignore[arg-type]
+    def add(self, member: _Member, pack: int) -> None:
+        self.by_file.setdefault(member.file, set()).add(pack)
+        if member.timed:
+            heapq.heappush(self.timed, (member.end, member.start, pack))
         else:
-            self.untimed_by_file.setdefault(example.audio_path, set()).add(pack)
+            self.untimed_by_file.setdefault(member.file, set()).add(pack)
 
 
-def _timed(example: Example) -> bool:
-    return example.start is not None and example.end is not None
-
-
-def unpacked(examples: list[Example]) -> list[Pack]:
+def unpacked(examples: Iterable[Example] | ExampleTable) -> PackList:
     """One input per example (``--no-pack``)."""
-    return [Pack((example,)) for example in examples]
+    table = ExampleTable.of(examples)
+    return PackList(table, np.arange(len(table)), np.ones(len(table), np.int64))
 
 
-def packing_report(examples: list[Example], packs: list[Pack],
+def packing_report(examples: Iterable[Example] | ExampleTable, packs: Sequence[Pack],
                    max_seconds: float = MAX_INPUT_SECONDS) -> PackingReport:
-    before = sum(max(0.0, max_seconds - e.duration) for e in examples)
-    after = sum(max(0.0, max_seconds - p.duration) for p in packs)
-    return PackingReport(len(examples), len(packs), before, after)
+    durations = ExampleTable.of(examples).durations
+    packed = packs.durations() if isinstance(packs, PackList) else np.array([p.duration for p in packs])
+    before = float(np.maximum(0.0, max_seconds - durations).sum())
+    after = float(np.maximum(0.0, max_seconds - packed).sum())
+    return PackingReport(len(durations), len(packs), before, after)

@@ -11,6 +11,7 @@ import itertools
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -58,7 +59,8 @@ def test_packing_invariants() -> None:
                 + [Example(Path("/hand/x.wav"), "x", "train", "train-row0", None, None, 7.0)])
     packs = pack_examples(examples)
     packed = [e for p in packs for e in p.examples]
-    assert sorted(map(id, packed)) == sorted(map(id, examples))  # each window exactly once
+    assert len(set(examples)) == len(examples)
+    assert sorted(packed, key=repr) == sorted(examples, key=repr)  # each window exactly once
     for pack in packs:
         assert pack.duration <= 30.0 + 1e-6
         assert len({e.split for e in pack.examples}) == 1  # never across splits
@@ -136,6 +138,27 @@ def test_early_stopping_keeps_the_best_step() -> None:
 
 
 # ---- metrics ---------------------------------------------------------------------------------
+
+def test_example_table_keeps_every_row_as_it_was() -> None:
+    from finetune.packing import unpacked
+    from finetune.table import ExampleTable
+
+    examples = (_windows("a", "train", 41.0) + _windows("b", "test", 17.0)
+                + [Example(Path("/hand/x.wav"), "", "train", "train-row0", None, None, 7.0),
+                   Example(Path("/d/shard.parquet"), "今天天气很好 é", "test", "b", 3.5, 13.5, 10.0, (4, 15)),
+                   Example(Path("/d/shard.parquet"), "two", "test", "b", 11.5, 21.5, 10.0, (4, 16))])
+    table = ExampleTable.of(examples)
+    assert list(table) == examples and table[-2] == examples[-2] and table[1:3] == examples[1:3]
+    assert len(table.files) == len(examples) - 1 and table.sources == ("a", "b", "train-row0")  # each value once
+    assert table.source_ids() == {"a", "b", "train-row0"} and table.seconds() == sum(e.duration for e in examples)
+    picked = table.select(np.array([len(examples) - 1, 0, 2]))
+    assert list(picked) == [examples[-1], examples[0], examples[2]]
+    assert list(table.text_lengths() == 0) == [not e.text for e in examples]
+    assert [p.examples for p in unpacked(table)] == [(e,) for e in examples]
+    assert list(pack_examples(table)) == list(pack_examples(examples))
+    with pytest.raises(IndexError):
+        table[len(examples)]
+
 
 def test_metrics_headline_and_normalisation() -> None:
     assert [headline_metric(c) for c in ("zh", "ja", "ko", "th", "en", "de")] == \

@@ -110,7 +110,7 @@ def test_packing_equals_the_plain_first_fit() -> None:
     for seed in range(40):
         rng = random.Random(seed)
         examples = random_examples(rng, rng.randrange(1, 400))
-        assert pack_examples(examples) == plain_first_fit(examples), seed
+        assert list(pack_examples(examples)) == plain_first_fit(examples), seed
 
 
 def test_packing_ten_hours_where_every_pack_stays_open() -> None:

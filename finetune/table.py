@@ -1,0 +1,172 @@
+"""The rows finetune trains on, held column by column.
+
+A list of one Python object per window cost ~420 bytes a row (a float object
+per time, a tuple per row position, a string object per text), so finetune's
+memory grew 23 % from a 10 h to a 100 h corpus. ``ExampleTable`` keeps the
+same rows as numpy columns, texts as one UTF-8 buffer and each distinct file,
+source and split once: ~130 bytes a row, most of it the text. An ``Example``
+is made only when a row is read (a batch, a test, the digest), one at a time.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+NO_ROW = -1  # row group / position of a row that is a whole file, not a Parquet row
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    """One row: an audio file and its text, with where it came from."""
+
+    audio_path: Path
+    text: str
+    split: str
+    source_id: str  # rows without one get a unique id (nothing to overlap with)
+    start: float | None  # seconds in the source, if known
+    end: float | None
+    duration: float  # seconds of audio in the file
+    row: tuple[int, int] | None = None  # (row group, position) when ``audio_path`` is a Parquet shard
+
+
+class _Codes:
+    """Distinct values numbered in the order first seen."""
+
+    def __init__(self) -> None:
+        self.values: list = []
+        self.numbers: dict = {}
+
+    def code(self, value: object) -> int:
+        number = self.numbers.get(value)
+        if number is None:
+            number = self.numbers[value] = len(self.values)
+            self.values.append(value)
+        return number
+
+
+class TableBuilder:
+    """Collects rows into compact typed arrays; ``table()`` freezes them."""
+
+    def __init__(self) -> None:
+        self.files, self.sources, self.splits = _Codes(), _Codes(), _Codes()
+        self.file_codes, self.source_codes = array("i"), array("i")
+        self.split_codes = array("b")
+        self.groups, self.positions = array("i"), array("i")
+        self.starts, self.ends, self.durations = array("d"), array("d"), array("d")
+        self.text = bytearray()
+        self.text_ends = array("q")
+
+    def add(self, example: Example) -> None:
+        self.add_row(example.audio_path, example.text, example.split, example.source_id,
+                     example.start, example.end, example.duration, example.row)
+
+    def add_row(self, audio_path: Path, text: str, split: str, source_id: str, start: float | None,
+                end: float | None, duration: float, row: tuple[int, int] | None = None) -> None:
+        self.file_codes.append(self.files.code(audio_path))
+        self.source_codes.append(self.sources.code(source_id))
+        self.split_codes.append(self.splits.code(split))
+        self.groups.append(NO_ROW if row is None else row[0])
+        self.positions.append(NO_ROW if row is None else row[1])
+        self.starts.append(math.nan if start is None else start)
+        self.ends.append(math.nan if end is None else end)
+        self.durations.append(duration)
+        self.text += text.encode("utf-8")
+        self.text_ends.append(len(self.text))
+
+    def table(self) -> ExampleTable:
+        return ExampleTable(
+            files=tuple(self.files.values), sources=tuple(self.sources.values), splits=tuple(self.splits.values),
+            file_codes=np.frombuffer(self.file_codes, np.int32), source_codes=np.frombuffer(self.source_codes, np.int32),
+            split_codes=np.frombuffer(self.split_codes, np.int8), groups=np.frombuffer(self.groups, np.int32),
+            positions=np.frombuffer(self.positions, np.int32), starts=np.frombuffer(self.starts, np.float64),
+            ends=np.frombuffer(self.ends, np.float64), durations=np.frombuffer(self.durations, np.float64),
+            text=bytes(self.text), text_ends=np.frombuffer(self.text_ends, np.int64))
+
+
+@dataclass(frozen=True, eq=False)
+class ExampleTable(Sequence[Example]):
+    """Rows as columns; indexing and iterating give ``Example`` records.
+
+    ``*_codes`` index ``files`` / ``sources`` / ``splits``; a time is NaN where
+    unknown and a row group NO_ROW where the row is a whole file. Row ``i``'s
+    text is ``text[text_ends[i-1]:text_ends[i]]``.
+    """
+
+    files: tuple[Path, ...]
+    sources: tuple[str, ...]
+    splits: tuple[str, ...]
+    file_codes: np.ndarray
+    source_codes: np.ndarray
+    split_codes: np.ndarray
+    groups: np.ndarray
+    positions: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+    durations: np.ndarray
+    text: bytes
+    text_ends: np.ndarray
+
+    @classmethod
+    def of(cls, examples: Iterable[Example]) -> ExampleTable:
+        """A table of ``examples`` (itself if it is one)."""
+        if isinstance(examples, ExampleTable):
+            return examples
+        builder = TableBuilder()
+        for example in examples:
+            builder.add(example)
+        return builder.table()
+
+    def __len__(self) -> int:
+        return len(self.durations)
+
+    def __getitem__(self, index: int) -> Example:  # type: ignore[override]
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]  # type: ignore[return-value]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return self._example(int(index))
+
+    def __iter__(self) -> Iterator[Example]:
+        return (self._example(i) for i in range(len(self)))
+
+    def _example(self, i: int) -> Example:
+        start, end, group = float(self.starts[i]), float(self.ends[i]), int(self.groups[i])
+        return Example(audio_path=self.files[self.file_codes[i]], text=self.text_of(i),
+                       split=self.splits[self.split_codes[i]], source_id=self.sources[self.source_codes[i]],
+                       start=None if math.isnan(start) else start, end=None if math.isnan(end) else end,
+                       duration=float(self.durations[i]), row=None if group == NO_ROW else (group, int(self.positions[i])))
+
+    def text_of(self, i: int) -> str:
+        first = int(self.text_ends[i - 1]) if i else 0
+        return self.text[first:int(self.text_ends[i])].decode("utf-8")
+
+    def text_lengths(self) -> np.ndarray:
+        """Bytes of each row's text (0: no text)."""
+        return np.diff(self.text_ends, prepend=0)
+
+    def select(self, indices: np.ndarray) -> ExampleTable:
+        """The rows at ``indices``, in that order (codes and their value lists kept as they are)."""
+        indices = np.asarray(indices, dtype=np.int64)
+        firsts, ends = np.concatenate([[0], self.text_ends])[indices], self.text_ends[indices]
+        text, view = bytearray(), memoryview(self.text)
+        for first, end in zip(firsts.tolist(), ends.tolist()):  # no bytes object per row kept
+            text += view[first:end]
+        return ExampleTable(files=self.files, sources=self.sources, splits=self.splits,
+                            file_codes=self.file_codes[indices], source_codes=self.source_codes[indices],
+                            split_codes=self.split_codes[indices], groups=self.groups[indices],
+                            positions=self.positions[indices], starts=self.starts[indices], ends=self.ends[indices],
+                            durations=self.durations[indices], text=bytes(text), text_ends=np.cumsum(ends - firsts))
+
+    def source_ids(self) -> set[str]:
+        return {self.sources[code] for code in np.unique(self.source_codes).tolist()}
+
+    def seconds(self) -> float:
+        return float(self.durations.sum())
