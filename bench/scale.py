@@ -14,7 +14,8 @@ written directly). Then, per size:
   bytes per audio hour under ``windows/``; one source is also cut with
   ``--format wav`` in the same run as the baseline (bytes per hour of WAV windows);
 - the dataset build (label's ``build_dataset``, Parquet shards) from **generated**
-  label records (text "window N", fixed quality figures; labelling itself is
+  label records (texts of ~150 characters, "window N of SOURCE: " and 24 words, as
+  10 s of speech has; fixed quality figures; labelling itself is
   measured by bench/label.py): the first build, an unchanged rebuild, and the
   rebuild after one more one-hour source is segmented and "labelled";
 - the first ``load_dataset("<workspace>/dataset")`` (fresh cache: the conversion to
@@ -125,6 +126,8 @@ from whcore.journal import Journal, setup_logging, source_unit
 from whcore.atomic import read_jsonl, write_jsonl
 from whcore.records import LabelRecord, WindowRecord
 ws = open_workspace(sys.argv[1]); log = setup_logging(ws, "label"); journal = Journal(ws, "label")
+WORDS = ("so today we are going to look at how the model learns from data that people "
+         "recorded in rooms with noise and music and many voices talking at once about it").split() * 4
 for manifest in sorted(ws.windows_dir.glob("*/windows.jsonl")):
     sid = manifest.parent.name
     if journal.is_done(source_unit(sid), {"generated": True}):
@@ -132,7 +135,8 @@ for manifest in sorted(ws.windows_dir.glob("*/windows.jsonl")):
     rows = []
     for row in read_jsonl(manifest):
         w = WindowRecord.from_dict(row)
-        rows.append(LabelRecord(w.source_id, w.index, w.start, w.end, w.path, w.offset, text=f"window {w.index} of {sid}",
+        words = WORDS[w.index % 97:w.index % 97 + 24]  # ~150 characters: what 10 s of speech says
+        rows.append(LabelRecord(w.source_id, w.index, w.start, w.end, w.path, w.offset, text=f"window {w.index} of {sid}: {' '.join(words)}",
                                 language="en", language_prob=0.99, avg_logprob=-0.3, mean_word_prob=0.85,
                                 min_word_prob=0.4, word_count=20, speech_ratio=w.speech_ratio).to_dict())
     write_jsonl(ws.labels_path(sid), rows)
@@ -163,12 +167,13 @@ import numpy as np
 from finetune.data import load_dataset_input
 from finetune.packing import pack_examples
 from finetune.audio import load_audio
+from finetune.order import StepOrder, pack_blocks
 t = time.perf_counter()
 data = load_dataset_input(sys.argv[1])
 packs = pack_examples(data.splits["train"])
 meta = time.perf_counter() - t
 seconds = 0.0
-for i in np.random.default_rng(0).permutation(len(packs)):
+for i in StepOrder(len(packs), 0, pack_blocks(packs)).epoch(0):
     seconds += sum(len(load_audio(e.audio_path, e.row)) for e in packs[i].examples) / 16000
 print("PACKS", len(packs), "AUDIO_H", seconds / 3600, "META_S", meta, "PASS_S", time.perf_counter() - t)
 """,

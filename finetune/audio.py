@@ -3,7 +3,8 @@
 soundfile reads WAV/FLAC files without any resampling work; anything else (a
 user's MP3 or Opus in a CSV) goes through librosa, which decodes and resamples
 in one call. A row of a Parquet shard (the dataset label writes) is read from
-its row group, the few most recent of which are kept decoded-free in memory
+its row group, its text too (finetune does not hold the corpus' texts), the few
+most recent of which are kept decoded-free in memory
 (``ROW_GROUP_CACHE`` groups of ~2.5 MB), so a shuffled pass over a corpus of any
 size holds a few row groups, never a shard or the corpus.
 """
@@ -21,8 +22,10 @@ import soundfile
 from whcore.records import SAMPLE_RATE
 
 
+TEXT_GROUP_CACHE = 64  # row groups of transcriptions kept (16 short texts each)
 ROW_GROUP_CACHE = 8  # row groups of Parquet audio bytes kept (16 windows, ~2.5 MB each)
-OPEN_SHARDS = 16  # Parquet shards kept open (each holds its parsed footer: ~1.2 MB measured for a 500 MB shard)
+OPEN_SHARDS = 4  # Parquet shards kept open, each with its parsed footer (2.4 MB for a 500 MB shard of 174 row
+# groups): the trainer reads 2 shards at a time (finetune.order), 16 open ones made memory grow with the corpus
 
 
 @functools.lru_cache(maxsize=ROW_GROUP_CACHE)
@@ -32,10 +35,23 @@ def _row_group_audio(path: Path, group: int) -> list[bytes]:
     return [item["bytes"] for item in column.to_pylist()]
 
 
+@functools.lru_cache(maxsize=TEXT_GROUP_CACHE)
+def _row_group_texts(path: Path, group: int) -> list[str]:
+    """The transcriptions of one row group (a few kB: only that column is read), stripped as
+    ``finetune.data`` reads them."""
+    column = _open_shard(path).read_row_group(group, columns=["transcription"]).column("transcription")
+    return [str(text or "").strip() for text in column.to_pylist()]
+
+
+def shard_text(path: Path, group: int, position: int) -> str:
+    """The transcription of row ``position`` of row group ``group`` of the shard ``path``."""
+    return _row_group_texts(path, group)[position]
+
+
 @functools.lru_cache(maxsize=OPEN_SHARDS)
 def _open_shard(path: Path) -> Any:
-    """A shard opened once, its footer parsed once: opening a 500 MB shard (200 row groups)
-    costs 1.2 ms, which a shuffled pass paid for nearly every pack. Shard files are named
+    """A shard opened once, its footer parsed once: opening a 500 MB shard (174 row groups)
+    costs 5–40 ms on the build machine, which a plainly shuffled pass paid for nearly every pack. Shard files are named
     by their content, so an open one never goes stale; reads are positional (pread), so
     forked workers may share it."""
     import pyarrow.parquet as pq

@@ -19,6 +19,7 @@ import zlib
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -163,15 +164,17 @@ def _float_or_none(value: object) -> float | None:
 
 
 def _load_parquet(folder: Path) -> DatasetInput:
-    """Examples from the shards ``shards.json`` lists (metadata columns only; audio stays on disk)."""
+    """Examples from the shards ``shards.json`` lists (metadata columns only; audio and texts
+    stay on disk: each row keeps its text's length, and its text is read with its audio)."""
     try:
         shards = json.loads((folder / SHARDS_MANIFEST).read_text(encoding="utf-8"))["shards"]
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise UserError(f"dataset {folder}: {SHARDS_MANIFEST} is unreadable ({error}); rerun `python -m label`") \
             from None
-    builders: dict[str, TableBuilder] = {s: TableBuilder() for s in SPLITS}
-    problems, languages = [], Counter()
-    for shard in shards:
+    builders: dict[str, TableBuilder] = {s: TableBuilder(keep_text=False) for s in SPLITS}
+    problems, languages, digest = [], Counter(), hashlib.sha256()
+    in_split_order = sorted(shards, key=lambda shard: _split_rank(shard.get("split")))  # the digest's row order
+    for shard in in_split_order:
         path, split = folder / str(shard.get("file", "")), str(shard.get("split"))
         try:
             columns = _shard_columns(path, split)
@@ -179,13 +182,17 @@ def _load_parquet(folder: Path) -> DatasetInput:
             problems.append(f"dataset shard {path} cannot be read ({str(error).splitlines()[0][:160]}): "
                             "left out; rerun `python -m label` to rebuild it")
             continue
-        _add_shard(builders[split], path, split, columns)
+        _add_shard(builders[split], path, split, columns, digest)
         languages.update(language for language in columns["language"] if language)
     card = folder / "README.md"
     language = languages.most_common(1)[0][0] if languages else None
     result = _finish(folder, {s: b.table() for s, b in builders.items()}, language,
-                     card if card.is_file() else None)
+                     card if card.is_file() else None, digest.hexdigest()[:16])
     return dataclasses.replace(result, problems=tuple(problems))
+
+
+def _split_rank(split: object) -> int:
+    return SPLITS.index(split) if split in SPLITS else len(SPLITS)
 
 
 def _shard_columns(path: Path, split: str) -> dict[str, list]:
@@ -213,12 +220,16 @@ def _shard_columns(path: Path, split: str) -> dict[str, list]:
     return columns
 
 
-def _add_shard(builder: TableBuilder, path: Path, split: str, columns: dict[str, list]) -> None:
+def _add_shard(builder: TableBuilder, path: Path, split: str, columns: dict[str, list], digest: Any) -> None:
+    """Add a shard's rows that have text (as ``_finish`` keeps them), each in ``digest`` as ``_finish``
+    would digest it."""
     for start, end, source, text, group, position in zip(
             columns["start"], columns["end"], columns["source_id"], columns["transcription"],
             columns["group"], columns["position"]):
-        start, end = float(start), float(end)
-        builder.add_row(path, str(text or "").strip(), split, str(source), start, end, end - start, (group, position))
+        start, end, text, source = float(start), float(end), str(text or "").strip(), str(source)
+        if text:
+            builder.add_row(path, text, split, source, start, end, end - start, (group, position))
+            digest.update(_digest_line(split, f"{path.name}#{group}.{position}", text, source, start, end))
 
 
 def _load_csv(path: Path) -> DatasetInput:
@@ -253,23 +264,30 @@ def _holdout_split(name: str, count: int) -> str:
 
 
 def _finish(path: Path, rows: dict[str, list[Example] | ExampleTable], language: str | None,
-            card: Path | None) -> DatasetInput:
+            card: Path | None, digest: str | None = None) -> DatasetInput:
+    """Check the splits, drop rows without text, and digest the rows (``digest``: done as they were read)."""
     splits: dict[str, ExampleTable] = {}
     for split in SPLITS:
         table = ExampleTable.of(rows.get(split, []))
-        texted = table.text_lengths() > 0  # texts are stripped when read
+        texted = table.text_sizes > 0  # texts are stripped when read
         if not texted.any():
             fix = "label more audio" if split == "train" else "put some rows in the test split"
             raise UserError(f"dataset {path}: the {split} split has no rows with text; {fix}")
         splits[split] = table if texted.all() else table.select(np.flatnonzero(texted))
-    digest = hashlib.sha256()
-    for split in SPLITS:
-        for e in splits[split]:
-            where = e.audio_path.name if e.row is None else f"{e.audio_path.name}#{e.row[0]}.{e.row[1]}"
-            digest.update(f"{split}|{where}|{e.text}|{e.source_id}|{e.start}|{e.end}\n"
-                          .encode("utf-8"))
+    if digest is None:
+        hasher = hashlib.sha256()
+        for split in SPLITS:
+            for e in splits[split]:
+                where = e.audio_path.name if e.row is None else f"{e.audio_path.name}#{e.row[0]}.{e.row[1]}"
+                hasher.update(_digest_line(split, where, e.text, e.source_id, e.start, e.end))
+        digest = hasher.hexdigest()[:16]
     return DatasetInput(path=path, splits={s: splits[s] for s in SPLITS}, language=language,
-                        card=card, digest=digest.hexdigest()[:16])
+                        card=card, digest=digest)
+
+
+def _digest_line(split: str, where: str, text: str, source_id: str, start: float | None, end: float | None) -> bytes:
+    """One row's part of the dataset digest (what resumes a finetune run compare)."""
+    return f"{split}|{where}|{text}|{source_id}|{start}|{end}\n".encode("utf-8")
 
 
 def _common_value(values: list[str]) -> str | None:

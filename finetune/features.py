@@ -11,6 +11,7 @@ labels, in evaluation and in the exported model alike.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -18,11 +19,12 @@ import torch
 
 from finetune.audio import load_audio
 from finetune.options import MAX_INPUT_SECONDS
-from finetune.packing import Pack
+from finetune.packing import Pack, PackList
 from whcore.records import SAMPLE_RATE, seconds_to_samples
 
 IGNORE_INDEX = -100  # label value the cross-entropy loss skips
 MAX_LABEL_TOKENS = 448  # Whisper's decoder positions
+LONGEST_CANDIDATES = 256  # packs with the most text bytes whose labels longest_label tokenizes
 
 
 class Featurizer:
@@ -69,8 +71,16 @@ class Featurizer:
             ids = ids[: MAX_LABEL_TOKENS - 1]
         return ids
 
-    def longest_label(self, packs: list[Pack]) -> int:
-        """Decoder length of the longest label in ``packs`` (what the memory plan sizes for)."""
+    def longest_label(self, packs: Sequence[Pack]) -> int:
+        """Decoder length of the longest label in ``packs`` (what the memory plan sizes for).
+
+        Of a ``PackList`` only the ``LONGEST_CANDIDATES`` packs with the most text bytes
+        are tokenized: the corpus' texts are not in memory, and reading and tokenizing
+        all of a 10,000 h corpus' to find one number would take longer than a step.
+        """
+        if isinstance(packs, PackList) and len(packs) > LONGEST_CANDIDATES:
+            candidates = np.argsort(packs.text_bytes(), kind="stable")[-LONGEST_CANDIDATES:]
+            packs = [packs[int(i)] for i in candidates]
         longest = max((len(self.tokenizer(pack.text(self.language)).input_ids) - 1 for pack in packs), default=1)
         return max(1, min(longest, MAX_LABEL_TOKENS))
 

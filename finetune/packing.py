@@ -94,6 +94,13 @@ class PackList(Sequence[Pack]):
     def __iter__(self) -> Iterator[Pack]:
         return (self[i] for i in range(len(self)))
 
+    def text_bytes(self) -> np.ndarray:
+        """UTF-8 bytes of each pack's joined text (a space between members counted)."""
+        if not len(self):
+            return np.zeros(0, np.int64)
+        sizes = np.add.reduceat(self.table.text_sizes[self.members].astype(np.int64), self.bounds[:-1])
+        return sizes + np.diff(self.bounds) - 1
+
     def durations(self) -> np.ndarray:
         """Seconds of audio in each pack."""
         if not len(self):

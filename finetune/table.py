@@ -3,9 +3,11 @@
 A list of one Python object per window cost ~420 bytes a row (a float object
 per time, a tuple per row position, a string object per text), so finetune's
 memory grew 23 % from a 10 h to a 100 h corpus. ``ExampleTable`` keeps the
-same rows as numpy columns, texts as one UTF-8 buffer and each distinct file,
-source and split once: ~130 bytes a row, most of it the text. An ``Example``
-is made only when a row is read (a batch, a test, the digest), one at a time.
+same rows as numpy columns and each distinct file, source and split once. Rows
+of Parquet shards keep no text either (a 10 s window's is ~150 bytes, 0.7 GB
+at 10,000 h): it is read from the shard with the row, as the audio is. Other
+inputs (audiofolder, CSV: small corpora) keep theirs in one UTF-8 buffer. An
+``Example`` is made only when a row is read (a batch, a test), one at a time.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import math
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -51,16 +54,18 @@ class _Codes:
 
 
 class TableBuilder:
-    """Collects rows into compact typed arrays; ``table()`` freezes them."""
+    """Collects rows into compact typed arrays; ``table()`` freezes them. With ``keep_text``
+    False only each text's length is kept (rows of Parquet shards, whose texts are read back)."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep_text: bool = True) -> None:
+        self.keep_text = keep_text
         self.files, self.sources, self.splits = _Codes(), _Codes(), _Codes()
         self.file_codes, self.source_codes = array("i"), array("i")
         self.split_codes = array("b")
         self.groups, self.positions = array("i"), array("i")
         self.starts, self.ends, self.durations = array("d"), array("d"), array("d")
         self.text = bytearray()
-        self.text_ends = array("q")
+        self.text_sizes = array("i")
 
     def add(self, example: Example) -> None:
         self.add_row(example.audio_path, example.text, example.split, example.source_id,
@@ -76,8 +81,10 @@ class TableBuilder:
         self.starts.append(math.nan if start is None else start)
         self.ends.append(math.nan if end is None else end)
         self.durations.append(duration)
-        self.text += text.encode("utf-8")
-        self.text_ends.append(len(self.text))
+        encoded = text.encode("utf-8")
+        self.text_sizes.append(len(encoded))
+        if self.keep_text:
+            self.text += encoded
 
     def table(self) -> ExampleTable:
         return ExampleTable(
@@ -86,7 +93,7 @@ class TableBuilder:
             split_codes=np.frombuffer(self.split_codes, np.int8), groups=np.frombuffer(self.groups, np.int32),
             positions=np.frombuffer(self.positions, np.int32), starts=np.frombuffer(self.starts, np.float64),
             ends=np.frombuffer(self.ends, np.float64), durations=np.frombuffer(self.durations, np.float64),
-            text=bytes(self.text), text_ends=np.frombuffer(self.text_ends, np.int64))
+            text_sizes=np.frombuffer(self.text_sizes, np.int32), text=bytes(self.text) if self.keep_text else None)
 
 
 @dataclass(frozen=True, eq=False)
@@ -94,8 +101,9 @@ class ExampleTable(Sequence[Example]):
     """Rows as columns; indexing and iterating give ``Example`` records.
 
     ``*_codes`` index ``files`` / ``sources`` / ``splits``; a time is NaN where
-    unknown and a row group NO_ROW where the row is a whole file. Row ``i``'s
-    text is ``text[text_ends[i-1]:text_ends[i]]``.
+    unknown and a row group NO_ROW where the row is a whole file. ``text`` holds
+    the rows' UTF-8 texts back to back (``text_sizes`` bytes each), or is None:
+    each is read from its Parquet shard when the row is.
     """
 
     files: tuple[Path, ...]
@@ -109,8 +117,8 @@ class ExampleTable(Sequence[Example]):
     starts: np.ndarray
     ends: np.ndarray
     durations: np.ndarray
-    text: bytes
-    text_ends: np.ndarray
+    text_sizes: np.ndarray
+    text: bytes | None
 
     @classmethod
     def of(cls, examples: Iterable[Example]) -> ExampleTable:
@@ -145,25 +153,32 @@ class ExampleTable(Sequence[Example]):
                        duration=float(self.durations[i]), row=None if group == NO_ROW else (group, int(self.positions[i])))
 
     def text_of(self, i: int) -> str:
-        first = int(self.text_ends[i - 1]) if i else 0
-        return self.text[first:int(self.text_ends[i])].decode("utf-8")
+        if self.text is None:
+            from finetune.audio import shard_text
 
-    def text_lengths(self) -> np.ndarray:
-        """Bytes of each row's text (0: no text)."""
-        return np.diff(self.text_ends, prepend=0)
+            return shard_text(self.files[self.file_codes[i]], int(self.groups[i]), int(self.positions[i]))
+        end = int(self._text_ends[i])
+        return self.text[end - int(self.text_sizes[i]):end].decode("utf-8")
+
+    @cached_property
+    def _text_ends(self) -> np.ndarray:
+        return np.cumsum(self.text_sizes, dtype=np.int64)
 
     def select(self, indices: np.ndarray) -> ExampleTable:
         """The rows at ``indices``, in that order (codes and their value lists kept as they are)."""
         indices = np.asarray(indices, dtype=np.int64)
-        firsts, ends = np.concatenate([[0], self.text_ends])[indices], self.text_ends[indices]
-        text, view = bytearray(), memoryview(self.text)
-        for first, end in zip(firsts.tolist(), ends.tolist()):  # no bytes object per row kept
-            text += view[first:end]
+        text = None
+        if self.text is not None:
+            ends = self._text_ends[indices]
+            buffer, view = bytearray(), memoryview(self.text)
+            for first, end in zip((ends - self.text_sizes[indices]).tolist(), ends.tolist()):  # no bytes per row kept
+                buffer += view[first:end]
+            text = bytes(buffer)
         return ExampleTable(files=self.files, sources=self.sources, splits=self.splits,
                             file_codes=self.file_codes[indices], source_codes=self.source_codes[indices],
                             split_codes=self.split_codes[indices], groups=self.groups[indices],
                             positions=self.positions[indices], starts=self.starts[indices], ends=self.ends[indices],
-                            durations=self.durations[indices], text=bytes(text), text_ends=np.cumsum(ends - firsts))
+                            durations=self.durations[indices], text_sizes=self.text_sizes[indices], text=text)
 
     def source_ids(self) -> set[str]:
         return {self.sources[code] for code in np.unique(self.source_codes).tolist()}

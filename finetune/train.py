@@ -13,6 +13,7 @@ finetune`` trains on several GPUs; autocast and loss scaling are
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 import math
 import time
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from finetune.memory import enable_activation_checkpointing
 from finetune.metrics import Scores, headline_metric, score
 from finetune.oom import evaluate_with_oom_fallback, run_with_oom_fallback
 from finetune.options import FinetuneOptions
+from finetune.order import StepOrder, pack_blocks
 from finetune.packing import Pack
 from finetune.precision import cast_base_for_training, check_trainable_fp32
 from finetune.presets import TrainingPlan, bitsandbytes_available, with_batch
@@ -51,20 +53,6 @@ class TrainResult:
     best: Scores | None  # scores of the exported (best) checkpoint
     best_checkpoint: Path | None
     plan: TrainingPlan
-
-
-@functools.lru_cache(maxsize=4)
-def _epoch_order(seed: int, epoch: int, count: int) -> tuple[int, ...]:
-    return tuple(np.random.default_rng([seed, epoch]).permutation(count).tolist())
-
-
-def step_indices(step: int, batch: int, count: int, seed: int) -> list[int]:
-    """Sample indices of optimizer step ``step`` (0-based): a pure function of the step."""
-    indices = []
-    for position in range(step * batch, (step + 1) * batch):
-        epoch, offset = divmod(position, count)
-        indices.append(_epoch_order(seed, epoch, count)[offset])
-    return indices
 
 
 def make_optimizer(name: str, params: list, lr: float) -> torch.optim.Optimizer:
@@ -102,12 +90,13 @@ class Trainer:
     """One fine-tuning run on prepared packs; ``run()`` returns a TrainResult."""
 
     def __init__(self, options: FinetuneOptions, plan: TrainingPlan, model: Any, featurizer: Featurizer,
-                 train_packs: list[Pack], test_packs: list[Pack], language: str, journal: Journal,
+                 train_packs: Sequence[Pack], test_packs: Sequence[Pack], language: str, journal: Journal,
                  params: str, log: Any) -> None:
         from accelerate import Accelerator
 
         self.options, self.plan, self.featurizer = options, plan, featurizer
         self.train_packs, self.test_packs, self.language = train_packs, test_packs, language
+        self.order = StepOrder(len(train_packs), options.seed, pack_blocks(train_packs))
         self.journal, self.params, self.log = journal, params, log
         self.writer: CurveWriter | None = None
         self.metric = headline_metric(language)
@@ -191,7 +180,7 @@ class Trainer:
     # ---- one optimizer step --------------------------------------------------------------
 
     def _samples_of_step(self, step: int) -> list[int]:
-        indices = step_indices(step, self.plan.effective_batch, len(self.train_packs), self.options.seed)
+        indices = self.order.indices(step, self.plan.effective_batch)
         return indices[self.accelerator.process_index::self.accelerator.num_processes]
 
     def _run_step(self, indices: list[int], plan: TrainingPlan) -> float:

@@ -26,7 +26,8 @@ from finetune.oom import halved, run_with_oom_fallback  # noqa: E402
 from finetune.packing import overlaps, pack_examples, packing_report  # noqa: E402
 from finetune.presets import TrainingPlan  # noqa: E402
 from finetune.run import ensure_disk_space  # noqa: E402
-from finetune.train import record_evaluation, step_indices  # noqa: E402
+from finetune.order import StepOrder, pack_blocks  # noqa: E402
+from finetune.train import record_evaluation  # noqa: E402
 from whcore.errors import UserError  # noqa: E402
 
 
@@ -123,10 +124,32 @@ def test_oom_at_batch_one_stops_with_advice_and_other_errors_pass() -> None:
 # ---- training bookkeeping --------------------------------------------------------------------
 
 def test_data_order_is_a_function_of_the_step() -> None:
-    first = [step_indices(s, 4, 10, seed=1) for s in range(5)]
-    assert first == [step_indices(s, 4, 10, seed=1) for s in range(5)]
+    first = [StepOrder(10, seed=1).indices(s, 4) for s in range(5)]
+    assert first == [StepOrder(10, seed=1).indices(s, 4) for s in range(5)]  # a resumed run: a fresh order
     flat = [i for batch in first for i in batch]
     assert sorted(flat[:10]) == list(range(10)) and sorted(flat[10:20]) == list(range(10))
+    assert flat[:10] != flat[10:20]
+
+
+def test_sharded_order_reads_two_shards_at_a_time() -> None:
+    from finetune.order import SHARDS_TOGETHER
+    from finetune.packing import PackList
+
+    shards = 7
+    examples = [Example(Path(f"/d/shard{k % shards}.parquet"), "t", "train", f"s{k % shards}", 10.0 * (k // shards),
+                        10.0 * (k // shards) + 10.0, 10.0, (k // 16, k % 16)) for k in range(shards * 120)]
+    packs = pack_examples(examples)
+    assert isinstance(packs, PackList)
+    blocks = pack_blocks(packs)
+    assert blocks is not None and len(set(blocks.tolist())) == shards
+    order = StepOrder(len(packs), seed=3, blocks=blocks)
+    epochs = [order.epoch(e) for e in range(3)]
+    for epoch in epochs:
+        assert sorted(epoch.tolist()) == list(range(len(packs)))  # every pack once an epoch
+        runs = [set(blocks[epoch[i:i + 80]].tolist()) for i in range(0, len(epoch), 80)]  # 40 packs a shard
+        assert len(runs) == 4 and all(len(run) <= SHARDS_TOGETHER for run in runs)  # a stretch reads 2 shards
+    assert not np.array_equal(epochs[0], epochs[1]) and np.array_equal(StepOrder(len(packs), 3, blocks).epoch(1), epochs[1])
+    assert pack_blocks(pack_examples(_windows("a", "train", 95.0))) is None  # whole files: a plain shuffle
 
 
 def test_early_stopping_keeps_the_best_step() -> None:
@@ -153,7 +176,7 @@ def test_example_table_keeps_every_row_as_it_was() -> None:
     assert table.source_ids() == {"a", "b", "train-row0"} and table.seconds() == sum(e.duration for e in examples)
     picked = table.select(np.array([len(examples) - 1, 0, 2]))
     assert list(picked) == [examples[-1], examples[0], examples[2]]
-    assert list(table.text_lengths() == 0) == [not e.text for e in examples]
+    assert list(table.text_sizes == 0) == [not e.text for e in examples]
     assert [p.examples for p in unpacked(table)] == [(e,) for e in examples]
     assert list(pack_examples(table)) == list(pack_examples(examples))
     with pytest.raises(IndexError):
