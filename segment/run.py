@@ -115,21 +115,22 @@ def skip_unchanged(workspace: Workspace, options: SegmentOptions, journal: Journ
     for (an older DONE line without the record's signature, a changed record, missing
     windows) is left to the normal path, which reads the record.
     """
-    entries = journal.entries()
     digester = params_digester(options)
     folder = str(workspace.sources_dir)
     skipped: dict[str, float] = {}
     for name in names:
         source_id = name[:-len(".json")]
-        entry = entries.get(source_unit(source_id))
-        recorded = None if entry is None else entry.extra_value("record")
+        unit = source_unit(source_id)
+        found = journal.done_values(unit, ("record", "seconds", "windows"), ("audio", "sha256"))
+        if found is None:
+            continue
+        (recorded, seconds, windows), (audio, sha256) = found
         if recorded is None or recorded != record_signature(f"{folder}/{name}"):
             continue
-        digest = digester.digest(audio=entry.option_value("audio"), sha256=entry.option_value("sha256"))
-        if journal.stale_reason(entry.unit, digest) is None:
-            skipped[source_id] = float(entry.extra_value("seconds") or 0.0)
-            skips.line(f"skip {source_id}: already segmented with these options "
-                       f"({entry.extra_value('windows', '?')} windows)")
+        if journal.stale_reason(unit, digester.digest(audio=audio, sha256=sha256)) is None:
+            skipped[source_id] = float(seconds or 0.0)
+            skips.line(lambda: f"skip {source_id}: already segmented with these options "
+                               f"({'?' if windows is None else windows} windows)")
     return skipped
 
 

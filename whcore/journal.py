@@ -339,6 +339,21 @@ class Journal:
             logger.bind(stage=self.stage).info(f"{unit}: redo: {reason}")
         return False
 
+    def done_values(self, unit: str, extras: tuple[str, ...], options: tuple[str, ...]
+                    ) -> tuple[tuple[Any, ...], tuple[Any, ...]] | None:
+        """Some extra and option values of ``unit``'s latest DONE line (None where absent), or None
+        without one: what a rerun reads of 100k units, without building an entry for each."""
+        marked = self._marked.get(unit)
+        if marked is not None:
+            return (tuple(marked.extra_value(key) for key in extras),
+                    tuple(marked.option_value(key) for key in options))
+        row = self._log.done_row.get(unit)
+        if row is None:
+            return None
+        log = self._log
+        return (tuple(log.extra_value(row, key) for key in extras),
+                tuple(log.option_value(row, key) for key in options))
+
     def stale_reason(self, unit: str, params: str | Mapping[str, Any]) -> str | None:
         """Why ``unit`` must be (re)done with ``params``; None when its DONE entry still holds."""
         digest = params if isinstance(params, str) else params_digest(params)
