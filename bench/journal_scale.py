@@ -21,7 +21,7 @@ does). Then it times, each in a fresh process:
   list (what any check that a unit's files are intact must do: 300k files here);
 - a real ``python -m segment`` rerun with every source done, and the log it writes;
 - label's real rerun up to its first source to label: its options (the model's
-  fingerprint included; no model is loaded), then ``segmented_sources`` and
+  fingerprint included; no model is loaded), then ``segmented_manifests`` and
   ``pending_sources`` as ``label_sources`` calls them, and the log it writes.
 
 The first status run (index removed before it) writes ``logs/.journal-index``;
@@ -71,12 +71,12 @@ print("DONE", done, "S", time.perf_counter() - t)
 LABEL_ARGS = ["--workspace", ".", "--language", "en"]
 
 # label's rerun up to the first source to label: its options (model fingerprint included),
-# then segmented_sources and pending_sources exactly as label_sources calls them
+# then segmented_manifests and pending_sources exactly as label_sources calls them
 LABEL_RERUN = """
 import sys, time
 t = time.perf_counter()
 from label.cli import build_parser, options_from
-from label.run import RunSummary, pending_sources, segmented_sources
+from label.run import RunSummary, pending_sources, segmented_manifests
 from whcore.journal import Journal, setup_logging
 from whcore.workspace import open_workspace
 ws = open_workspace(sys.argv[1])
@@ -84,7 +84,8 @@ options = options_from(build_parser().parse_args(["--workspace", sys.argv[1], "-
 log = setup_logging(ws, "label")
 summary = RunSummary()
 imported = time.perf_counter()
-pending = pending_sources(ws, options, Journal(ws, "label"), segmented_sources(ws), summary, log)
+manifests = segmented_manifests(ws)
+pending = pending_sources(ws, options, Journal(ws, "label"), list(manifests), summary, log, manifests)
 print("PENDING", len(pending), "SKIPPED", len(summary.skipped), "IMPORTS_S", round(imported - t, 2),
       "CHECK_S", round(time.perf_counter() - imported, 2))
 """

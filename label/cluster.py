@@ -39,7 +39,7 @@ from label.audio import Timeline
 from label.decoding import WindowDecode, batched, batches, decode_batch
 from label.longform import ChunkResult, SpeechMap, assign_words, decode_or_skip, plan_chunks, redecode_batches
 from label.run import (LabelOptions, Labeller, RunSummary, finish_run, pending_sources, publish_labels,
-                       read_window_records, segmented_sources)
+                       read_window_records, segmented_manifests)
 from whcore.atomic import sweep_temp_files
 from whcore.errors import SourceError, UserError
 from whcore.journal import Journal, source_unit
@@ -467,8 +467,9 @@ def label_on_ray(workspace: Workspace, options: LabelOptions, cluster: ClusterOp
     """``label_sources`` with the decoding on Ray actors (same outputs)."""
     ray = import_ray()
     summary = RunSummary()
-    sources = segmented_sources(workspace)
-    pending = pending_sources(workspace, options, Journal(workspace, "label"), sources, summary, log)
+    manifests = segmented_manifests(workspace)
+    sources = list(manifests)
+    pending = pending_sources(workspace, options, Journal(workspace, "label"), sources, summary, log, manifests)
     if pending:
         local_cpus = cluster.actors or max(1, (os.cpu_count() or 1) // max(1, options.engine.cpu_threads))
         joined = connect(ray, cluster, local_cpus, log)

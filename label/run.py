@@ -18,9 +18,10 @@ import functools
 import hashlib
 import io
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 from tqdm import tqdm
@@ -131,8 +132,21 @@ def shard_of(source_id: str, shard_count: int) -> int:
 
 def segmented_sources(workspace: Workspace) -> list[str]:
     """Sources segment finished (DONE line and manifest present), sorted."""
-    done = Journal(workspace, "segment").source_entries()
-    return sorted(sid for sid in done if os.path.isfile(workspace.windows_manifest_name(sid)))
+    return list(segmented_manifests(workspace))
+
+
+def segmented_manifests(workspace: Workspace) -> dict[str, os.stat_result]:
+    """``segmented_sources``, each with its windows manifest's stat: ``pending_sources`` checks
+    the manifests against the journal with them, rather than stat 100k manifests twice."""
+    found = {}
+    for sid in sorted(Journal(workspace, "segment").source_entries()):
+        try:
+            info = os.stat(workspace.windows_manifest_name(sid))
+        except OSError:
+            continue
+        if stat.S_ISREG(info.st_mode):
+            found[sid] = info
+    return found
 
 
 def read_source_record(workspace: Workspace, source_id: str) -> SourceRecord | None:
@@ -317,10 +331,11 @@ def label_sources(workspace: Workspace, options: LabelOptions, log: Any) -> RunS
         sweep_temp_files(workspace.labels_dir)
     journal = Journal(workspace, "label")
     labeller = Labeller(workspace, options, log)
-    sources = segmented_sources(workspace)
+    manifests = segmented_manifests(workspace)
+    sources = list(manifests)
     from label.estimate import announce_estimate  # label.estimate builds on this module
 
-    pending = pending_sources(workspace, options, journal, sources, summary, log)
+    pending = pending_sources(workspace, options, journal, sources, summary, log, manifests)
     announce_estimate(workspace, options, labeller, pending, log)
     for source_id in pending:
         try:
@@ -344,15 +359,18 @@ def label_sources(workspace: Workspace, options: LabelOptions, log: Any) -> RunS
 
 
 def pending_sources(workspace: Workspace, options: LabelOptions, journal: Journal, sources: Sequence[str],
-                    summary: RunSummary, log: Any) -> list[str]:
-    """This shard's sources not yet labelled with these params (the others go into ``summary``)."""
+                    summary: RunSummary, log: Any, manifests: Mapping[str, os.stat_result] | None = None
+                    ) -> list[str]:
+    """This shard's sources not yet labelled with these params (the others go into ``summary``);
+    ``manifests``: their windows manifests' stats, if just taken (``segmented_manifests``)."""
     pending = []
     skips = SkipLines(log, "already labelled")
     digester = params_digester(options)
+    manifests = manifests or {}
     for source_id in sources:
         if options.shard_count > 1 and shard_of(source_id, options.shard_count) != options.shard_index:
             summary.other_shards.append(source_id)
-        elif is_labelled(workspace, journal, digester, source_id, options):
+        elif is_labelled(workspace, journal, digester, source_id, options, manifests.get(source_id)):
             skips.line(f"{source_id}: already labelled, skipping")
             summary.skipped.append(source_id)
         else:
@@ -362,14 +380,14 @@ def pending_sources(workspace: Workspace, options: LabelOptions, journal: Journa
 
 
 def is_labelled(workspace: Workspace, journal: Journal, digester: ParamsDigester, source_id: str,
-                options: LabelOptions) -> bool:
+                options: LabelOptions, manifest_info: os.stat_result | None = None) -> bool:
     """Whether the source's labels are done with these options; the journal says why not, once.
 
     The digest alone answers for the sources that are done (100k of them on a rerun);
     the full params are built only for the others, to name what changed.
     """
     unit, manifest = source_unit(source_id), workspace.windows_manifest_name(source_id)
-    if journal.stale_reason(unit, digester.digest(windows=file_sha256(manifest))) is None:
+    if journal.stale_reason(unit, digester.digest(windows=file_sha256(manifest, manifest_info))) is None:
         return True
     return journal.is_done(unit, source_params(options, manifest))
 

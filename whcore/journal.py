@@ -109,14 +109,15 @@ def legacy_unit(unit: str) -> str:
     return source_unit(unit)
 
 
-def file_sha256(path: Path | str) -> str:
+def file_sha256(path: Path | str, info: os.stat_result | None = None) -> str:
     """Hex sha256 of a file, read in 1 MiB chunks (bounded memory).
 
     A file a parsed journal recorded with its sha256, size and modification time is
     not read again while its size and time are unchanged (label digests every
-    windows manifest on every run: 100k manifests would cost minutes).
+    windows manifest on every run: 100k manifests would cost minutes). ``info``: the
+    file's stat, if the caller just took it (not taken twice).
     """
-    known = _known_sha256(str(path))
+    known = _known_sha256(str(path), info)
     if known is not None:
         return known
     digest = hashlib.sha256()
@@ -674,14 +675,13 @@ def _recorded_hashes(parsed: _ParsedLog, stage: str) -> dict[str, tuple[int, int
     return hashes
 
 
-def _known_sha256(path: str) -> str | None:
+def _known_sha256(path: str, info: os.stat_result | None = None) -> str | None:
     """The sha256 a parsed journal recorded for ``path``, if its size and time are still the recorded ones.
 
     The stages are searched in the order the log first names them, each one's table
     built only when the ones before it do not list the file (label's rerun finds every
     windows manifest in segment's, and never builds its own 100k-row table for them).
     """
-    info = None
     try:
         with _PARSED_LOCK:
             for parsed in list(_PARSED.values()):
