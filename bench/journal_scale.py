@@ -53,7 +53,7 @@ from whcore.workspace import open_workspace
 ws = open_workspace(sys.argv[1]); baseline = sys.argv[2] == "baseline"
 if baseline:  # no index on disk, no parse cache, no recorded hashes: every Journal parses the whole log
     j._load_index, j._save_index = (lambda path: None), (lambda path, parsed: None)
-    j._known_sha256 = lambda path: None
+    j._known_sha256 = lambda path, info=None: None
 t = time.perf_counter()
 done = 0
 for stage, checks in (("segment", True), ("label", True), ("label", False), ("label", False), ("label", False)):
