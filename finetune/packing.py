@@ -13,12 +13,12 @@ from __future__ import annotations
 import heapq
 import math
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from finetune.table import Example, ExampleTable
+from finetune.table import Example, ExampleTable, Rows
 from finetune.options import MAX_INPUT_SECONDS
 from whcore.text import join_texts
 
@@ -70,7 +70,7 @@ def overlaps(a: Example, b: Example) -> bool:
     return a.start < b.end and b.start < a.end  # type: ignore[operator]
 
 
-class PackList(Sequence[Pack]):
+class PackList(Rows[Pack]):
     """Packs as index ranges into one ``ExampleTable``: a ``Pack`` is made when one is read,
     so the packing of a 10,000 h corpus costs 8 bytes a window, not a Python object."""
 
@@ -81,18 +81,9 @@ class PackList(Sequence[Pack]):
     def __len__(self) -> int:
         return len(self.bounds) - 1
 
-    def __getitem__(self, index: int) -> Pack:  # type: ignore[override]
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]  # type: ignore[return-value]
-        if index < 0:
-            index += len(self)
-        if not 0 <= index < len(self):
-            raise IndexError(index)
-        rows = self.members[self.bounds[index]:self.bounds[index + 1]].tolist()
+    def _row(self, i: int) -> Pack:
+        rows = self.members[self.bounds[i]:self.bounds[i + 1]].tolist()
         return Pack(tuple(self.table[row] for row in rows))
-
-    def __iter__(self) -> Iterator[Pack]:
-        return (self[i] for i in range(len(self)))
 
     def text_bytes(self) -> np.ndarray:
         """UTF-8 bytes of each pack's joined text (a space between members counted)."""

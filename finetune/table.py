@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -96,8 +97,31 @@ class TableBuilder:
             text_sizes=np.frombuffer(self.text_sizes, np.int32), text=bytes(self.text) if self.keep_text else None)
 
 
+T = TypeVar("T")
+
+
+class Rows(Sequence[T]):
+    """A sequence whose items are made from row ``i`` when read (``_row``): indexing with
+    negatives and slices, bounds checked, iteration."""
+
+    def _row(self, i: int) -> T:
+        raise NotImplementedError
+
+    def __getitem__(self, index: int) -> T:  # type: ignore[override]
+        if isinstance(index, slice):
+            return [self._row(i) for i in range(*index.indices(len(self)))]  # type: ignore[return-value]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return self._row(int(index))
+
+    def __iter__(self) -> Iterator[T]:
+        return (self._row(i) for i in range(len(self)))
+
+
 @dataclass(frozen=True, eq=False)
-class ExampleTable(Sequence[Example]):
+class ExampleTable(Rows[Example]):
     """Rows as columns; indexing and iterating give ``Example`` records.
 
     ``*_codes`` index ``files`` / ``sources`` / ``splits``; a time is NaN where
@@ -133,19 +157,7 @@ class ExampleTable(Sequence[Example]):
     def __len__(self) -> int:
         return len(self.durations)
 
-    def __getitem__(self, index: int) -> Example:  # type: ignore[override]
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]  # type: ignore[return-value]
-        if index < 0:
-            index += len(self)
-        if not 0 <= index < len(self):
-            raise IndexError(index)
-        return self._example(int(index))
-
-    def __iter__(self) -> Iterator[Example]:
-        return (self._example(i) for i in range(len(self)))
-
-    def _example(self, i: int) -> Example:
+    def _row(self, i: int) -> Example:
         start, end, group = float(self.starts[i]), float(self.ends[i]), int(self.groups[i])
         return Example(audio_path=self.files[self.file_codes[i]], text=self.text_of(i),
                        split=self.splits[self.split_codes[i]], source_id=self.sources[self.source_codes[i]],
