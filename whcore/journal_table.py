@@ -210,15 +210,18 @@ class StageLog:
         return self.option_values[row][keys.index(key)] if keys is not None and key in keys else default
 
     def extra_column(self, rows: list[int], key: str, default: Any = None) -> list[Any]:
-        """``extra_value`` of each row: where ``key`` sits is looked up once per key tuple."""
-        where: dict[int, int | None] = {}  # id of a shared key tuple -> position of key
-        column = []
+        """``extra_value`` of each row: where ``key`` sits is looked up again only when a row's
+        (shared) key tuple is not the previous row's, which at 100k rows is nearly never."""
+        keys_of, values_of = self.extra_keys, self.extra_values
+        column: list[Any] = []
+        append = column.append
+        last: tuple | None = None
+        position: int | None = None
         for row in rows:
-            keys = self.extra_keys[row]
-            position = where.get(id(keys), -1)
-            if position == -1:
-                position = where[id(keys)] = keys.index(key) if key in keys else None
-            column.append(default if position is None else self.extra_values[row][position])
+            keys = keys_of[row]
+            if keys is not last:
+                last, position = keys, (keys.index(key) if key in keys else None)
+            append(default if position is None else values_of[row][position])
         return column
 
 
