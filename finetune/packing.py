@@ -106,18 +106,22 @@ def pack_examples(examples: Iterable[Example] | ExampleTable, max_seconds: float
     (Whisper's feature extractor will cut it; the data is not ours to drop).
     """
     table = ExampleTable.of(examples)
+    ranks = (_ranks(table.sources), _ranks([str(path) for path in table.files]))  # once for all splits
     codes, first_seen = np.unique(table.split_codes, return_index=True)
     members, sizes = [], []
     for code in codes[np.argsort(first_seen)]:  # splits in the order they first appear
-        split_members, split_sizes = _pack_one_split(table, np.flatnonzero(table.split_codes == code), max_seconds)
+        split_members, split_sizes = _pack_one_split(table, ranks, np.flatnonzero(table.split_codes == code),
+                                                     max_seconds)
         members.append(split_members)
         sizes.append(split_sizes)
     return PackList(table, np.concatenate(members) if members else np.zeros(0, np.int64),
                     np.concatenate(sizes) if sizes else np.zeros(0, np.int64))
 
 
-def _pack_one_split(table: ExampleTable, rows: np.ndarray, max_seconds: float) -> tuple[np.ndarray, np.ndarray]:
-    """First fit of ``rows``: (the rows pack by pack, each pack's size).
+def _pack_one_split(table: ExampleTable, ranks: tuple[np.ndarray, np.ndarray], rows: np.ndarray,
+                    max_seconds: float) -> tuple[np.ndarray, np.ndarray]:
+    """First fit of ``rows``: (the rows pack by pack, each pack's size). ``ranks``: each source's and
+    file's place in sorted order (``_ranks``), so the order is (source, start, file) as sorted() gave.
 
     Each example goes to the earliest pack it fits in without overlapping a member.
     The earliest pack with room is found in O(log packs) by ``_FirstFit``; the packs an
@@ -125,8 +129,7 @@ def _pack_one_split(table: ExampleTable, rows: np.ndarray, max_seconds: float) -
     (examples sorted by start) are only the few recent ones still running when it starts.
     So 10 h of windows pack in well under a second instead of scanning every open pack.
     """
-    source_rank = _ranks(table.sources)
-    file_rank = _ranks([str(path) for path in table.files])
+    source_rank, file_rank = ranks
     starts = table.starts[rows]
     order = rows[np.lexsort((file_rank[table.file_codes[rows]], np.where(np.isnan(starts), 0.0, starts),
                              source_rank[table.source_codes[rows]]))]  # stable, as sorted() was
