@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from finetune.audio import audio_seconds
+from finetune.audio import audio_seconds, use_returning_pool
 from finetune.table import Example, ExampleTable, TableBuilder
 from whcore.atomic import read_jsonl
 from whcore.errors import UserError
@@ -166,6 +166,7 @@ def _float_or_none(value: object) -> float | None:
 def _load_parquet(folder: Path) -> DatasetInput:
     """Examples from the shards ``shards.json`` lists (metadata columns only; audio and texts
     stay on disk: each row keeps its text's length, and its text is read with its audio)."""
+    use_returning_pool()  # these reads and training's: finetune.audio says why
     try:
         shards = json.loads((folder / SHARDS_MANIFEST).read_text(encoding="utf-8"))["shards"]
     except (OSError, ValueError, KeyError, TypeError) as error:

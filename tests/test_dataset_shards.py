@@ -106,3 +106,33 @@ def test_a_corrupt_shard_is_named_and_the_rest_loads(sharded, tmp_path: Path) ->
     assert len(data.problems) == 1 and broken.name in data.problems[0] and "left out" in data.problems[0]
     loaded = {e.source_id for split in data.splits.values() for e in split}
     assert loaded == set(SOURCES) - set(train[0]["sources"])
+
+
+def test_the_loader_keeps_two_shards_open_and_reads_with_a_pool_that_returns_memory(sharded, monkeypatch) -> None:
+    import pyarrow as pa
+
+    import finetune.audio as audio
+
+    _, dataset, _ = sharded
+    previous = pa.default_memory_pool()
+    try:
+        monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", "mimalloc")  # the user's choice is kept
+        audio.use_returning_pool()
+        assert pa.default_memory_pool().backend_name == previous.backend_name
+        monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL")
+        data = load_dataset_input(dataset)
+        try:
+            expected = pa.jemalloc_memory_pool().backend_name
+        except NotImplementedError:  # wheels built without jemalloc (macOS, Windows) keep their default
+            expected = previous.backend_name
+        assert pa.default_memory_pool().backend_name == expected
+        examples = [e for split in data.splits.values() for e in split]
+        assert len({e.audio_path for e in examples}) == len(SOURCES) > audio.OPEN_SHARDS
+        for example in examples:
+            assert len(load_audio(example.audio_path, example.row)) == round(example.duration * 16000)
+            assert list(audio._OPEN_SHARDS.files)[-1] == example.audio_path
+            assert len(audio._OPEN_SHARDS.files) <= audio.OPEN_SHARDS
+        last = examples[-1].audio_path
+        assert audio._open_shard(last) is audio._open_shard(last)  # an open shard is not parsed again
+    finally:
+        pa.set_memory_pool(previous)
