@@ -22,7 +22,7 @@ from whcore.journal import (CHECKPOINT_PREFIX, DATASET_UNIT, FAILED_LEVEL, MODEL
                             SKIPPED_LEVEL, SOURCE_PREFIX, DoneEntry, OutcomeEntry, StageLog, describe_changes,
                             gc_paused, journal_line_count, listing_problem, params_digest, source_unit, stage_logs,
                             torn_done_lines, unit_source_id, unit_step)
-from whcore.journal_table import flat_contents
+from whcore.journal_table import flat_contents, tuple_getter
 from whcore.workspace import Workspace
 
 STAGES = ("harvest", "segment", "label", "finetune")
@@ -208,13 +208,6 @@ def options_differ(newest: dict[str, Any]) -> Callable[[tuple, tuple], bool]:
         return dict(zip(run_keys, run_values)) != newest
 
     return differs
-
-
-def tuple_getter(positions: list[int]) -> Callable[[tuple], tuple]:
-    """``itemgetter`` that always returns a tuple (it returns a bare value for one position)."""
-    if len(positions) > 1:
-        return itemgetter(*positions)
-    return (lambda values: (values[positions[0]],)) if positions else (lambda values: ())
 
 
 def newest_source_options(log: StageLog, rows: list[int]) -> dict[str, Any] | None:

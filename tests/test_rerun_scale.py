@@ -42,6 +42,7 @@ def test_spliced_digests_equal_the_digest_of_the_full_params() -> None:
         params = digester.params(**values)
         assert dict(params) == {**base, **values}
         assert params.digest == digester.digest(**values) == params_digest(dict(params))
+        assert digester.digest_values(tuple(values[key] for key in keys)) == params.digest
     with pytest.raises(TypeError):
         ParamsDigester({"a": 1}, ("windows",)).digest(audio="x")
 
@@ -97,6 +98,62 @@ def test_a_big_rerun_lists_the_first_skips_and_counts_the_rest(skipped: int) -> 
     else:
         assert len(log.lines) == shown
     assert json.dumps(log.lines)  # plain strings
+
+
+@pytest.mark.parametrize("skipped", [0, 3, SHOWN_PER_RUN, SHOWN_PER_RUN + 1, 1000])
+@pytest.mark.parametrize("before", [0, 5, SHOWN_PER_RUN + 2])
+def test_skips_counted_at_once_read_as_skips_counted_one_by_one(skipped: int, before: int) -> None:
+    one_by_one, at_once = Lines(), Lines()
+    for log, many in ((one_by_one, False), (at_once, True)):
+        skips = SkipLines(log, "already segmented")
+        for i in range(before):
+            skips.line(f"first {i}")
+        made: list[int] = []
+        if many:
+            skips.lines(list(range(skipped)), lambda i: made.append(i) or f"s{i} skipped")
+        else:
+            for i in range(skipped):
+                skips.line(f"s{i} skipped")
+        skips.close()
+        if many:  # only the lines shown are formatted
+            assert made == list(range(min(skipped, max(0, SHOWN_PER_RUN - before))))
+    assert at_once.lines == one_by_one.lines
+
+
+def test_done_values_reader_reads_logged_and_newly_marked_lines(tmp_path: Path) -> None:
+    from whcore.journal import Journal, setup_logging, source_unit
+    from whcore.journal_table import ValuePicker
+    from whcore.workspace import open_workspace
+
+    picker = ValuePicker(("b", "z", "a"))
+    keys = ("a", "b", "c")
+    assert picker(keys, (1, 2, 3)) == (2, None, 1) and picker(keys, (4, 5, 6)) == (5, None, 4)
+    assert picker(None, ()) == (None, None, None) and ValuePicker(("c",))(keys, (1, 2, 3)) == (3,)
+
+    workspace = open_workspace(tmp_path, create=True)
+    setup_logging(workspace, "segment")
+    first = Journal(workspace, "segment")
+    first.mark_done(source_unit("old"), {"audio": "a.m4a", "sha256": "1" * 64, "window_s": 10.0},
+                    extra={"record": "1:2:3", "windows": 7})
+    journal = Journal(workspace, "segment")  # "old" comes from the log
+    journal.mark_done(source_unit("new"), {"sha256": "2" * 64, "window_s": 10.0}, extra={"seconds": 9.5})
+    read = journal.done_values_reader(("record", "seconds", "windows"), ("audio", "sha256"))
+    assert read(source_unit("old")) == (("1:2:3", None, 7), ("a.m4a", "1" * 64))
+    assert read(source_unit("new")) == ((None, 9.5, None), (None, "2" * 64))
+    assert read(source_unit("never")) is None
+
+
+def test_stale_temps_are_swept_by_name_as_the_glob_matched_them(tmp_path: Path) -> None:
+    from whcore.publish import TEMP_PREFIX, sweep_stale
+
+    names = [f"{TEMP_PREFIX}999999999-x-dataset", f"{TEMP_PREFIX}-dataset", f"{TEMP_PREFIX}dataset",
+             f"{TEMP_PREFIX}999999998-other", "dataset", f"x{TEMP_PREFIX}1-dataset"]
+    for name in names:
+        (tmp_path / name).mkdir()
+    assert sweep_stale(tmp_path, "dataset") == 2  # what glob(".tmp-*-dataset") matched
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names[2:])
+    assert sweep_stale(tmp_path) == 2  # ".tmp-*": the rest of the temps
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dataset", f"x{TEMP_PREFIX}1-dataset"]
 
 
 @pytest.mark.parametrize("line_format", ["digest", "listing"])

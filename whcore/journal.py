@@ -38,7 +38,7 @@ import pickle
 import stat
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring_ascii as _json_str
@@ -49,7 +49,7 @@ import xxhash
 from loguru import logger
 
 from whcore import lock
-from whcore.journal_table import FILE_FIELDS, DoneEntries, DoneEntry, OutcomeEntry, StageLog, flat_files
+from whcore.journal_table import FILE_FIELDS, DoneEntries, DoneEntry, OutcomeEntry, StageLog, ValuePicker, flat_files
 from whcore.publish import temp_name
 from whcore.workspace import Workspace
 
@@ -170,6 +170,7 @@ class ParamsDigester:
             self._parts.append(head)
             self._order.append(key)
         self._parts.append(text)
+        self._positions = [keys.index(key) for key in self._order]  # each slot's value in ``keys`` order
 
     def params(self, **values: Any) -> DigestedParams:
         """The full params for one unit, with their digest."""
@@ -181,9 +182,15 @@ class ParamsDigester:
         """``params_digest`` of the full params for one unit, without building them."""
         if values.keys() != set(self.keys):
             raise TypeError(f"expected values for {sorted(self.keys)}, got {sorted(values)}")
-        text = self._parts[0]
-        for key, part in zip(self._order, self._parts[1:]):
-            value = values[key]
+        return self.digest_values(tuple(values[key] for key in self.keys))
+
+    def digest_values(self, values: tuple) -> str:
+        """``digest`` of the per-unit values given in ``keys`` order: a rerun's check makes 100k
+        of these, and the keyword dict and lookups were a third of each."""
+        parts = self._parts
+        text = parts[0]
+        for position, part in zip(self._positions, parts[1:]):
+            value = values[position]
             # what json.dumps does for a str (ensure_ascii), minus its Python-level overhead
             text += (_json_str(value) if type(value) is str else json.dumps(value, sort_keys=True, default=str)) + part
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
@@ -340,20 +347,26 @@ class Journal:
             logger.bind(stage=self.stage).info(f"{unit}: redo: {reason}")
         return False
 
-    def done_values(self, unit: str, extras: tuple[str, ...], options: tuple[str, ...]
-                    ) -> tuple[tuple[Any, ...], tuple[Any, ...]] | None:
-        """Some extra and option values of ``unit``'s latest DONE line (None where absent), or None
-        without one: what a rerun reads of 100k units, without building an entry for each."""
-        marked = self._marked.get(unit)
-        if marked is not None:
-            return (tuple(marked.extra_value(key) for key in extras),
-                    tuple(marked.option_value(key) for key in options))
-        row = self._log.done_row.get(unit)
-        if row is None:
-            return None
-        log = self._log
-        return (tuple(log.extra_value(row, key) for key in extras),
-                tuple(log.option_value(row, key) for key in options))
+    def done_values_reader(self, extras: tuple[str, ...], options: tuple[str, ...]
+                           ) -> Callable[[str], tuple[tuple[Any, ...], tuple[Any, ...]] | None]:
+        """``read(unit)``: some extra and option values of ``unit``'s latest DONE line (None where
+        absent), or None without one. What a rerun reads of 100k units: no entry is built per
+        unit, and where each key sits is found once per distinct key tuple (``ValuePicker``)."""
+        extras_of, options_of = ValuePicker(extras), ValuePicker(options)
+        log, marked_entries, done_row = self._log, self._marked, self._log.done_row
+
+        def read(unit: str) -> tuple[tuple[Any, ...], tuple[Any, ...]] | None:
+            marked = marked_entries.get(unit)
+            if marked is not None:
+                return (tuple(marked.extra_value(key) for key in extras),
+                        tuple(marked.option_value(key) for key in options))
+            row = done_row.get(unit)
+            if row is None:
+                return None
+            return (extras_of(log.extra_keys[row], log.extra_values[row]),
+                    options_of(log.option_keys[row], log.option_values[row]))
+
+        return read
 
     def stale_reason(self, unit: str, params: str | Mapping[str, Any]) -> str | None:
         """Why ``unit`` must be (re)done with ``params``; None when its DONE entry still holds."""

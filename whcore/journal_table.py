@@ -15,9 +15,10 @@ index beside the log can be a pickle that constructs no class at all.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from operator import itemgetter
 from typing import Any
 
 FILE_FIELDS = 4  # a listed file in a row's flat files tuple: relpath, size_bytes, sha256 | None, mtime_ns | None
@@ -83,6 +84,37 @@ def _shared(value: Any, shapes: dict[tuple, Any]) -> Any:
     if isinstance(value, (dict, list)):
         return shapes.setdefault((None, type(value).__name__, repr(value)), value)
     return value
+
+
+class ValuePicker:
+    """The values of some keys from rows whose keys are shared tuples (``StageLog.extra_keys``,
+    ``option_keys``), None where a row lacks a key: where each key sits is found once per
+    distinct keys tuple, so 100k rows cost an ``itemgetter`` call each, not a search per key."""
+
+    def __init__(self, wanted: tuple[str, ...]) -> None:
+        self.wanted = wanted
+        self._getters: dict[int, tuple[tuple, Callable[[tuple], tuple]]] = {}  # id(keys) -> keys, getter
+
+    def __call__(self, keys: tuple | None, values: tuple) -> tuple:
+        if keys is None:
+            return (None,) * len(self.wanted)
+        known = self._getters.get(id(keys))
+        if known is None or known[0] is not keys:  # the tuple is kept, so its id is not reused
+            known = self._getters[id(keys)] = (keys, self._getter(keys))
+        return known[1](values)
+
+    def _getter(self, keys: tuple) -> Callable[[tuple], tuple]:
+        positions = [keys.index(key) if key in keys else -1 for key in self.wanted]
+        if -1 not in positions:
+            return tuple_getter(positions)
+        return lambda values: tuple(None if p < 0 else values[p] for p in positions)
+
+
+def tuple_getter(positions: list[int]) -> Callable[[tuple], tuple]:
+    """``itemgetter`` that always returns a tuple (it returns a bare value for one position)."""
+    if len(positions) > 1:
+        return itemgetter(*positions)
+    return (lambda values: (values[positions[0]],)) if positions else (lambda values: ())
 
 
 @dataclass
