@@ -2,4 +2,4 @@ from whcore.cli import run_main
 
 from status.cli import main
 
-run_main(main)
+run_main(main, skip_teardown=True)  # whcore.cli.hard_exit says why

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from whcore.journal import (CHECKPOINT_PREFIX, DATASET_UNIT, FAILED_LEVEL, MODEL_UNIT, PUSH_UNIT, REJECTED_LEVEL,
-                            SKIPPED_LEVEL, SOURCE_PREFIX, DoneEntry, OutcomeEntry, StageLog, describe_changes,
-                            gc_paused, journal_line_count, listing_problem, params_digest, source_unit, stage_logs,
-                            torn_done_lines, unit_source_id, unit_step)
+                            SKIPPED_LEVEL, SOURCE_PREFIX, DoneEntry, OutcomeEntry, StageLog, contents_digest,
+                            describe_changes, gc_paused, journal_line_count, listing_problem, source_unit,
+                            stage_logs, torn_done_lines, unit_source_id, unit_step)
 from whcore.journal_table import flat_contents, tuple_getter
 from whcore.workspace import Workspace
 
@@ -240,7 +240,7 @@ def dataset_redo(label: StageLog, rows: list[int]) -> list[Redo]:
     labelled = {unit_source_id(label.done_unit[row]): row for row in sources}
     built_from = (dataset.options or {}).get("labels")
     if isinstance(built_from, str):  # the digest of the label files it was built from
-        if built_from == params_digest({sid: flat_contents(label.done_files[row]) for sid, row in labelled.items()}):
+        if built_from == contents_digest({sid: label.done_files[row] for sid, row in labelled.items()}):
             return []
         stale = labelled_since(label, labelled, dataset.time)  # may be none: a file changed, not relabelled
     elif isinstance(built_from, dict):  # earlier versions listed every label file

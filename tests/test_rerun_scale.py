@@ -47,6 +47,24 @@ def test_spliced_digests_equal_the_digest_of_the_full_params() -> None:
         ParamsDigester({"a": 1}, ("windows",)).digest(audio="x")
 
 
+def test_contents_digest_equals_the_digest_of_the_listings_as_dicts() -> None:
+    from whcore.journal import contents_digest
+    from whcore.journal_table import flat_contents
+
+    rng = random.Random(11)
+    names = ["labels/a.jsonl", "labels/b.jsonl", "windows/é\"x/windows.jsonl", "/abs/path"]
+    for _ in range(300):
+        listings = {}
+        for _ in range(rng.randint(0, 6)):
+            flat: list = []
+            for _ in range(rng.choice([1, 1, 2, 3])):  # duplicates too: the dict keeps the last
+                size = rng.choice([rng.randint(0, 10 ** 12), rng.random(), True, "12"])
+                flat += [rng.choice(names), size, rng.choice([None, "ab" * 32, random_value(rng)]),
+                         rng.choice([None, rng.randint(0, 10 ** 18)])]
+            listings[rng.choice(["s1", "s2", "é", 'q"', "s" * 20])] = tuple(flat)
+        assert contents_digest(listings) == params_digest({k: flat_contents(f) for k, f in listings.items()})
+
+
 def test_label_and_segment_params_digest_as_earlier_versions_wrote_them(tmp_path: Path) -> None:
     """The dicts below are what source_params and unit_params built before the template: a change
     here would make every rerun redo every source of every existing workspace."""
