@@ -367,14 +367,15 @@ def pending_sources(workspace: Workspace, options: LabelOptions, journal: Journa
     skips = SkipLines(log, "already labelled")
     digester = params_digester(options)
     manifests = manifests or {}
+    skipped_before = len(summary.skipped)
     for source_id in sources:
         if options.shard_count > 1 and shard_of(source_id, options.shard_count) != options.shard_index:
             summary.other_shards.append(source_id)
         elif is_labelled(workspace, journal, digester, source_id, options, manifests.get(source_id)):
-            skips.line(f"{source_id}: already labelled, skipping")
             summary.skipped.append(source_id)
         else:
             pending.append(source_id)
+    skips.lines(summary.skipped[skipped_before:], lambda source_id: f"{source_id}: already labelled, skipping")
     skips.close()
     return pending
 
@@ -387,7 +388,7 @@ def is_labelled(workspace: Workspace, journal: Journal, digester: ParamsDigester
     the full params are built only for the others, to name what changed.
     """
     unit, manifest = source_unit(source_id), workspace.windows_manifest_name(source_id)
-    if journal.stale_reason(unit, digester.digest(windows=file_sha256(manifest, manifest_info))) is None:
+    if journal.stale_reason(unit, digester.digest_values((file_sha256(manifest, manifest_info),))) is None:
         return True
     return journal.is_done(unit, source_params(options, manifest))
 
