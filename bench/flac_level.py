@@ -23,7 +23,6 @@ CPU seconds per audio hour, plus the decode time of a window at each level.
 from __future__ import annotations
 
 import io
-import os
 import sys
 import time
 from pathlib import Path
@@ -38,6 +37,7 @@ import soundfile  # noqa: E402
 
 from label_workspace import SENTENCES, decode_file, espeak, silence  # noqa: E402
 from whcore.records import SAMPLE_RATE  # noqa: E402
+from whcore.model_cache import cache_dir  # noqa: E402
 
 SECONDS_PER_HOUR = 3600
 LEVELS = {"default (5)": None, "8 (strongest)": 1.0}
@@ -61,7 +61,7 @@ def encode(samples: np.ndarray, level: float | None) -> tuple[bytes, float]:
 def real_speech() -> np.ndarray:
     from label_quality import real_clips
 
-    data = Path(os.environ.get("WHISPER_HARVEST_CACHE", Path.home() / ".cache" / "whisper-harvest")) \
+    data = cache_dir() \
         / "bench-real-speech"
     return np.concatenate([decode_file(c.path) for c in real_clips(data)])
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -36,6 +35,7 @@ from label_workspace import AudioSource, build_workspace, pink_noise, silence, w
 from real_audio import applause, debian_root, hiss, loops, music_tracks  # noqa: E402
 from whcore.atomic import read_jsonl  # noqa: E402
 from whcore.records import SAMPLE_RATE, LabelRecord  # noqa: E402
+from whcore.model_cache import cache_dir  # noqa: E402
 
 WINDOW_SECONDS = 10.0
 MUSIC_SECONDS = 60.0  # taken from the middle of each track
@@ -79,7 +79,7 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=None, help="where the Debian packages are kept")
     args = parser.parse_args()
     base = args.workspace or Path(tempfile.mkdtemp(prefix="label-hallucinations-"))
-    data = args.data or Path(os.environ.get("WHISPER_HARVEST_CACHE", Path.home() / ".cache" / "whisper-harvest")) \
+    data = args.data or cache_dir() \
         / "bench-real-audio"
     sources = non_speech_sources(data)
     for language in args.languages:

@@ -57,6 +57,7 @@ from real_audio import applause, debian_root, hiss, loops, mix, music_tracks, pr
 from whcore.atomic import read_jsonl  # noqa: E402
 from whcore.records import SAMPLE_RATE, WindowRecord, sanitize_id  # noqa: E402
 from whcore.workspace import Workspace  # noqa: E402
+from whcore.model_cache import cache_dir  # noqa: E402
 
 WINDOW_SECONDS = 10.0
 PROMPT_NOISE = 0.0005  # room-tone level around each prompt (about -66 dBFS RMS)
@@ -169,7 +170,7 @@ def main() -> int:
                         help="labelled workspace: re-measure and re-filter the stored decodes, decode nothing")
     args = parser.parse_args()
     base = args.workspace or Path(tempfile.mkdtemp(prefix="label-music-"))
-    cache = Path(os.environ.get("WHISPER_HARVEST_CACHE", Path.home() / ".cache" / "whisper-harvest"))
+    cache = cache_dir()
     root = debian_root(cache / "bench-real-audio")
     clips = real_clips(cache / "bench-real-speech")
     if args.clips:

@@ -107,6 +107,7 @@ from label_workspace import (SENTENCES, AudioSource, build_workspace, build_work
 from whcore.atomic import read_jsonl  # noqa: E402
 from whcore.records import SAMPLE_RATE, LabelRecord, sanitize_id  # noqa: E402
 from whcore.text import character_error_rate  # noqa: E402
+from whcore.model_cache import cache_dir  # noqa: E402
 
 WINDOW_SECONDS = 10.0
 VOICES = [("en", 150), ("en-us", 175), ("en+f3", 135), ("en-gb-x-rp", 200)]
@@ -441,7 +442,7 @@ def main() -> int:
                              "(sampling, beam search, forced likelihood; ~3 more minutes on 2 cores)")
     args = parser.parse_args()
     base = args.workspace or Path(tempfile.mkdtemp(prefix="label-quality-"))
-    data = args.data or Path(os.environ.get("WHISPER_HARVEST_CACHE", Path.home() / ".cache" / "whisper-harvest")) \
+    data = args.data or cache_dir() \
         / "bench-real-speech"
     default, agreement = FilterThresholds().min_word_prob, FilterThresholds().min_agreement
 

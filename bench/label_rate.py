@@ -46,6 +46,7 @@ from label_workspace import build_workspace_from_files  # noqa: E402
 from whcore.atomic import read_jsonl  # noqa: E402
 from whcore.records import LabelRecord  # noqa: E402
 from whcore.workspace import Workspace  # noqa: E402
+from whcore.model_cache import cache_dir  # noqa: E402
 
 LICENCES = ("Apache-2.0", "GPL-3", "MPL-2.0", "Artistic", "LGPL-2.1", "GFDL-1.3", "CC0-1.0")
 GOAL_KEPT = 0.98
@@ -94,7 +95,7 @@ def main() -> int:
 
         root = base / "real-long"
         if not (root / "windows").is_dir():
-            cache = Path(os.environ.get("WHISPER_HARVEST_CACHE", Path.home() / ".cache" / "whisper-harvest"))
+            cache = cache_dir()
             build_back_to_back(root, real_clips(cache / "bench-real-speech"))
         compare(root, "80 real clips back to back")
     return 0 if ok else 1

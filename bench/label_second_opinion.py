@@ -16,7 +16,6 @@ highest, against the seed's mean CER over all clips (issue 11's goal: <= 0.6x).
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
@@ -35,6 +34,7 @@ from label_quality import cer_of, real_clips, read_labels  # noqa: E402
 from label_signals import top_mean  # noqa: E402
 from whcore.records import sanitize_id  # noqa: E402
 from whcore.workspace import Workspace  # noqa: E402
+from whcore.model_cache import cache_dir  # noqa: E402
 
 GOAL_KEPT, GOAL_RATIO = 0.75, 0.6
 
@@ -54,7 +54,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workspace", type=Path, required=True)
     args = parser.parse_args()
-    cache = Path(os.environ.get("WHISPER_HARVEST_CACHE", Path.home() / ".cache" / "whisper-harvest"))
+    cache = cache_dir()
     clips = real_clips(cache / "bench-real-speech")
     truth = {(sanitize_id(c.path.stem), 0): c.reference for c in clips}
     records = [r for r in read_labels(args.workspace) if (r.source_id, r.index) in truth]

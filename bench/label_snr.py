@@ -39,6 +39,7 @@ from label_quality import cer_of, real_clips, read_labels  # noqa: E402
 from label_workspace import AudioSource, build_workspace, decode_file, pink_noise  # noqa: E402
 from real_audio import debian_root, music_tracks, rms  # noqa: E402
 from whcore.records import SAMPLE_RATE, sanitize_id  # noqa: E402
+from whcore.model_cache import cache_dir  # noqa: E402
 
 THRESHOLDS_DB = (-20.0, 0.0, 3.0, 5.0, 8.0, 10.0, 15.0)  # -20: the estimator's floor, i.e. no filter
 CONDITIONS = (("clean", None, None), ("white 10 dB", "white", 10.0), ("white 3 dB", "white", 3.0),
@@ -85,7 +86,7 @@ def main() -> int:
     parser.add_argument("--clips", type=int, default=40, help="real clips per condition (every k-th of the 80)")
     args = parser.parse_args()
     base = args.workspace or Path(tempfile.mkdtemp(prefix="label-snr-"))
-    cache = Path(os.environ.get("WHISPER_HARVEST_CACHE", Path.home() / ".cache" / "whisper-harvest"))
+    cache = cache_dir()
     clips = real_clips(cache / "bench-real-speech")
     clips = clips[:: max(1, len(clips) // args.clips)][: args.clips]
     truth = {(sanitize_id(c.path.stem), 0): c.reference for c in clips}

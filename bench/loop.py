@@ -70,6 +70,7 @@ from label_workspace import espeak, fit, pink_noise, silence, white_noise  # noq
 from whcore.atomic import read_jsonl  # noqa: E402
 from whcore.records import SAMPLE_RATE, LabelRecord, seconds_to_samples  # noqa: E402
 from whcore.text import normalise_for_scoring  # noqa: E402
+from whcore.model_cache import cache_dir  # noqa: E402
 
 WINDOW_S = 10.0  # one utterance per window, segment --overlap 0: exact truth per window
 MAX_REAL_CLIP_S = 9.6  # real clips that fit a window with a little silence around them
@@ -606,7 +607,7 @@ def main() -> int:
     base = (args.workspace or Path(tempfile.mkdtemp(prefix="loop-"))).resolve()
     base.mkdir(parents=True, exist_ok=True)
     log = base / "stages.log"
-    data = args.data or Path(os.environ.get("WHISPER_HARVEST_CACHE", Path.home() / ".cache" / "whisper-harvest")) \
+    data = args.data or cache_dir() \
         / "bench-real-speech"
     started = time.monotonic()
 

@@ -6,7 +6,7 @@ from typing import Sequence
 
 from whcore.cli import exit_code, make_parser, non_negative_float, positive_float, positive_int
 from whcore.journal import Journal, setup_logging
-from whcore.window_audio import FLAC_FORMAT, STORE_FORMATS
+from whcore.records import FLAC_FORMAT, STORE_FORMATS
 from whcore.workspace import open_workspace, workspace_lock
 
 from segment.run import STAGE, SegmentOptions, segment_workspace

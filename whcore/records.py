@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any, Iterable, TypeVar
 
 SAMPLE_RATE = 16000  # Hz, what Whisper consumes
+FLAC_FORMAT, WAV_FORMAT = "flac", "wav"  # segment --format: one FLAC per source, or one WAV per window
+STORE_FORMATS = (FLAC_FORMAT, WAV_FORMAT)
 MAX_SOURCE_ID_CHARS = 64
 
 T = TypeVar("T")

@@ -26,12 +26,10 @@ import numpy as np
 import soundfile
 
 from whcore.errors import SourceError
-from whcore.records import SAMPLE_RATE, seconds_to_samples
+from whcore.records import FLAC_FORMAT, SAMPLE_RATE, STORE_FORMATS, WAV_FORMAT, seconds_to_samples  # noqa: F401
 from whcore.workspace import Workspace
 
 SOURCE_AUDIO_NAME = "audio.flac"  # a source's stored audio inside windows/<id>/
-FLAC_FORMAT, WAV_FORMAT = "flac", "wav"  # segment --format: one FLAC per source, or one WAV per window
-STORE_FORMATS = (FLAC_FORMAT, WAV_FORMAT)
 
 
 class WindowLike(Protocol):
