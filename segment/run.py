@@ -182,9 +182,8 @@ def sweep_staging(workspace: Workspace) -> None:
     names = os.listdir(workspace.windows_dir)  # once, names only: a stat per folder costs at 100k sources
     sweep_stale(workspace.windows_dir, names=names)
     for name in names:
-        folder = workspace.windows_dir / name
-        if name.startswith(LEGACY_OLD_PREFIX) and folder.is_dir():
-            shutil.rmtree(folder)
+        if name.startswith(LEGACY_OLD_PREFIX) and (workspace.windows_dir / name).is_dir():
+            shutil.rmtree(workspace.windows_dir / name)
 
 
 def cut_source(workspace: Workspace, record: SourceRecord, options: SegmentOptions,
