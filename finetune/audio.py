@@ -19,7 +19,6 @@ first hands back what the last one left (``_OpenShards``).
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import functools
 import io
 import os
@@ -118,20 +117,20 @@ def _hand_back_free_memory() -> None:
     import pyarrow as pa
 
     pa.default_memory_pool().release_unused()
-    if _LIBC is not None:
-        _LIBC.malloc_trim(0)
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)
 
 
+@functools.cache
 def _glibc() -> Any:
-    """glibc, for ``malloc_trim``; None elsewhere (musl, macOS, Windows)."""
+    """glibc, for ``malloc_trim``; None elsewhere (musl, macOS, Windows). Loaded by its soname
+    on first use: ``ctypes.util.find_library`` would run ``ldconfig`` at import."""
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return libc if hasattr(libc, "malloc_trim") else None
+        libc = ctypes.CDLL("libc.so.6")
     except OSError:
         return None
-
-
-_LIBC = _glibc()
+    return libc if hasattr(libc, "malloc_trim") else None
 
 
 def load_audio(path: Path, row: tuple[int, int] | None = None) -> np.ndarray:
