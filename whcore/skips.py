@@ -27,14 +27,9 @@ class SkipLines:
         self.count = 0
         self._lock = threading.Lock()
 
-    def line(self, message: str | Callable[[], str]) -> None:
-        """Count one skipped unit; log ``message`` if it is among the first ``shown`` (a callable
-        is called only then: 100k messages formatted to be dropped cost a rerun 0.1 s)."""
-        with self._lock:
-            self.count += 1
-            show = self.count <= self.shown
-        if show:
-            self.log.info(message if isinstance(message, str) else message())
+    def line(self, message: str) -> None:
+        """Count one skipped unit; log ``message`` if it is among the first ``shown``."""
+        self.lines((message,), str)
 
     def lines(self, items: Sequence[T], message: Callable[[T], str]) -> None:
         """``line`` for each of ``items`` at once (``message(item)`` made only for those shown): one
