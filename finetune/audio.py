@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import soundfile
 
+from finetune.order import SHARDS_TOGETHER
 from whcore.records import SAMPLE_RATE
 
 
@@ -36,9 +37,8 @@ TEXT_GROUP_CACHE = 64  # row groups of transcriptions kept (16 short texts each)
 ROW_GROUP_CACHE = 2  # row groups of Parquet audio bytes kept (16 windows, ~3 MB each): a pack's windows lie in
 # one or two; over the first 4,000 packs of 100 h, 8 kept read 1.23 row groups a pack, 2 kept 1.25, and held
 # 18 MB less (peak RSS 167 vs 147 MiB)
-OPEN_SHARDS = 2  # Parquet shards kept open, each with its parsed footer (2.4 MB for a 500 MB shard of 174 row
-# groups): the trainer reads finetune.order.SHARDS_TOGETHER = 2 shards at a time; 16 open ones made memory grow
-# with the corpus
+OPEN_SHARDS = SHARDS_TOGETHER  # Parquet shards kept open, each with its parsed footer (2.4 MB for a 500 MB shard
+# of 174 row groups): as many as the trainer's order reads at a time; 16 open ones made memory grow with the corpus
 
 
 @functools.lru_cache(maxsize=ROW_GROUP_CACHE)

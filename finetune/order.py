@@ -23,7 +23,7 @@ import numpy as np
 from finetune.packing import PackList
 from finetune.table import NO_ROW
 
-SHARDS_TOGETHER = 2  # shards whose packs are shuffled together (finetune.audio keeps this many open, and more)
+SHARDS_TOGETHER = 2  # shards whose packs are shuffled together (finetune.audio keeps this many open)
 EPOCHS_CACHED = 2  # epoch orders kept (a step can straddle two epochs)
 
 
